@@ -1,0 +1,64 @@
+"""passages.db: the passage table that every other index file refers to by pid."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Iterable
+
+from km_search.models import Chunk, Document
+
+SEP = "\x1f"  # token separator in the stored token string
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS passages (
+    pid INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, ordinal INTEGER NOT NULL,
+    title TEXT NOT NULL, text TEXT NOT NULL, tokens TEXT NOT NULL,
+    start INTEGER NOT NULL, end INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
+CREATE TABLE IF NOT EXISTS docs (
+    doc_id TEXT PRIMARY KEY, hash TEXT NOT NULL, url TEXT, title TEXT, publisher TEXT,
+    published TEXT, published_raw TEXT, provinces TEXT, source TEXT);
+"""
+
+
+def open_db(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        db = sqlite3.connect(path)
+        db.executescript(SCHEMA)
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def remove_docs(db: sqlite3.Connection, doc_ids: Iterable[str]) -> list[int]:
+    pids: list[int] = []
+    for d in doc_ids:
+        pids += [r[0] for r in db.execute("SELECT pid FROM passages WHERE doc_id=?", (d,))]
+        db.execute("DELETE FROM passages WHERE doc_id=?", (d,))
+        db.execute("DELETE FROM docs WHERE doc_id=?", (d,))
+    return pids
+
+
+def add_doc(db: sqlite3.Connection, doc: Document, chunks: list[Chunk],
+            tokens: list[list[str]], first_pid: int) -> list[int]:
+    db.execute("INSERT OR REPLACE INTO docs VALUES (?,?,?,?,?,?,?,?,?)",
+               (doc.doc_id, doc.hash, doc.url, doc.title, doc.publisher, doc.published,
+                doc.published_raw, json.dumps(doc.provinces, ensure_ascii=False), doc.source))
+    pids = list(range(first_pid, first_pid + len(chunks)))
+    db.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?)",
+                   [(p, c.doc_id, c.ordinal, c.title, c.text, SEP.join(t), c.start, c.end)
+                    for p, c, t in zip(pids, chunks, tokens)])
+    return pids
+
+
+def next_pid(db: sqlite3.Connection) -> int:
+    return (db.execute("SELECT MAX(pid) FROM passages").fetchone()[0] or 0) + 1
+
+
+def all_tokens(db: sqlite3.Connection) -> tuple[list[int], list[list[str]]]:
+    pids, toks = [], []
+    for pid, t in db.execute("SELECT pid, tokens FROM passages ORDER BY pid"):
+        pids.append(pid)
+        toks.append(t.split(SEP) if t else [])
+    return pids, toks

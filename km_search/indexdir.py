@@ -1,0 +1,160 @@
+"""The index directory: its files, its manifest, and the atomic swap.
+
+Layout of one build (``$KM_SEARCH_HOME/index.d/<build>/``)::
+
+    manifest.json   model, dimension, tokenizer, chunking, counts, sha256 of each file
+    passages.db     SQLite: passages (pid, doc_id, ordinal, text, tokens, doc metadata)
+    vectors.faiss   FAISS index, ids = pid
+    bm25/           bm25s state + pids.npy
+
+``$KM_SEARCH_HOME/index`` is a symlink to the live build. A new build is written
+beside it, then the symlink is replaced with os.replace (atomic on POSIX): readers
+see the old index or the new one, never half of either, and a build killed midway
+leaves only a ``*.tmp`` folder that the next run deletes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+FILES = ("passages.db", "vectors.faiss")
+
+
+class IndexError_(Exception):
+    """Base for index problems that the CLI reports without a traceback."""
+
+
+class IndexMissing(IndexError_):
+    pass
+
+
+class IndexCorrupt(IndexError_):
+    pass
+
+
+class IndexMismatch(IndexError_):
+    pass
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def checksums(folder: Path) -> dict[str, str]:
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != MANIFEST:
+            out[str(p.relative_to(folder))] = sha256_file(p)
+    return out
+
+
+def read_manifest(folder: Path, verify: bool = False) -> dict[str, Any]:
+    """Load and sanity-check a build's manifest; raise a clear error if broken."""
+    if not folder.exists():
+        raise IndexMissing(f"no index at {folder}: run `km-search index` first")
+    path = folder / MANIFEST
+    try:
+        man = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexCorrupt(f"index at {folder} has no {MANIFEST}: rebuild with "
+                           "`km-search index --rebuild`") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise IndexCorrupt(f"index manifest {path} is unreadable ({e}): rebuild with "
+                           "`km-search index --rebuild`") from None
+    if man.get("format_version") != FORMAT_VERSION:
+        raise IndexMismatch(f"index format {man.get('format_version')} is not "
+                            f"{FORMAT_VERSION}: rebuild with `km-search index --rebuild`")
+    for name, digest in man.get("files", {}).items():
+        f = folder / name
+        if not f.exists():
+            raise IndexCorrupt(f"index file {f} is missing: rebuild with `km-search index --rebuild`")
+        if verify and sha256_file(f) != digest:
+            raise IndexCorrupt(f"index file {f} does not match its checksum: rebuild with "
+                               "`km-search index --rebuild`")
+    return man
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    manifest = dict(manifest, format_version=FORMAT_VERSION, files=checksums(folder))
+    tmp = folder / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(tmp, folder / MANIFEST)
+
+
+def builds_dir(home: Path) -> Path:
+    return home / "index.d"
+
+
+def new_build_dir(home: Path) -> Path:
+    d = builds_dir(home) / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.tmp"
+    d.mkdir(parents=True)
+    return d
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(home: Path, tmp_build: Path) -> Path:
+    """Rename a finished build into place and point ``home/index`` at it, atomically."""
+    for f in tmp_build.rglob("*"):
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+    final = tmp_build.with_suffix("")
+    os.rename(tmp_build, final)
+    link = home / "index"
+    tmp_link = home / f".index.{os.getpid()}.lnk"
+    if tmp_link.is_symlink() or tmp_link.exists():
+        tmp_link.unlink()
+    os.symlink(os.path.relpath(final, home), tmp_link)
+    if link.exists() and not link.is_symlink():
+        raise IndexCorrupt(f"{link} is a real folder, not a symlink to a build: move it away")
+    os.replace(tmp_link, link)
+    _fsync_dir(home)
+    cleanup(home, keep=final)
+    return final
+
+
+def live_build(home: Path) -> Path | None:
+    link = home / "index"
+    return link.resolve() if link.is_symlink() and link.resolve().exists() else None
+
+
+def cleanup(home: Path, keep: Path | None = None) -> None:
+    """Delete leftover ``*.tmp`` builds of dead processes and superseded builds."""
+    bd = builds_dir(home)
+    if not bd.exists():
+        return
+    live = live_build(home)
+    for d in bd.iterdir():
+        if d in (keep, live):
+            continue
+        if d.suffix == ".tmp":
+            pid = d.stem.rsplit("-", 1)[-1]
+            if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+                continue  # another indexer is still writing it
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False

@@ -1,0 +1,47 @@
+"""Snippets with highlight offsets.
+
+We return plain text plus (start, end) spans instead of pre-marked HTML, so the CLI can
+colour them and the web page can escape the text and then mark it: crawled text
+never reaches a browser unescaped.
+"""
+from __future__ import annotations
+
+from pythainlp.tokenize import word_tokenize
+
+from km_search.thai import fold_digits
+from km_search.thai.tokenize import engine_name
+
+
+def highlight_spans(text: str, query_tokens: set[str]) -> list[tuple[int, int]]:
+    spans, off = [], 0
+    for tok in word_tokenize(text, engine=engine_name()):
+        if tok.strip() and fold_digits(tok.strip()) in query_tokens:
+            spans.append((off, off + len(tok)))
+        off += len(tok)
+    return spans
+
+
+def make_snippet(text: str, query_tokens: set[str], width: int = 240
+                 ) -> tuple[str, list[tuple[int, int]]]:
+    """The ``width``-char window of ``text`` with most query words, and their spans."""
+    spans = highlight_spans(text, query_tokens)
+    if len(text) <= width:
+        return text, spans
+    best_start, best_n = 0, -1
+    for s, _ in spans or [(0, 0)]:
+        start = max(0, s - width // 4)
+        n = sum(1 for a, b in spans if a >= start and b <= start + width)
+        if n > best_n:
+            best_start, best_n = start, n
+    # move the window edges to spaces where possible
+    if best_start > 0:
+        sp = text.rfind(" ", max(0, best_start - 20), best_start + 1)
+        best_start = sp + 1 if sp >= 0 else best_start
+    end = min(len(text), best_start + width)
+    sp = text.find(" ", end - 20, end + 20)
+    end = sp if sp > 0 else end
+    pre = "…" if best_start > 0 else ""
+    post = "…" if end < len(text) else ""
+    shift = len(pre) - best_start
+    kept = [(a + shift, b + shift) for a, b in spans if a >= best_start and b <= end]
+    return pre + text[best_start:end] + post, kept

@@ -1,0 +1,195 @@
+"""The query path: validate, retrieve (BM25 / dense / hybrid), fuse, diversify, cite.
+
+A Searcher holds one loaded build in memory. The build's folder is resolved once when
+it loads, so an index swapped in by a rebuild never changes under a running search;
+callers that want the new one call :meth:`Searcher.reload_if_changed`.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from indexer import passages as P
+from km_search import indexdir
+from km_search.embed import Embedder, get_embedder
+from km_search.models import Hit
+from km_search.retrieval import dense
+from km_search.retrieval.bm25 import BM25Index
+from km_search.retrieval.fusion import fuse
+from km_search.retrieval.snippet import make_snippet
+from km_search.settings import Config
+from km_search.thai import normalize, tokenize
+
+MODES = ("bm25", "dense", "hybrid")
+
+
+class QueryError(ValueError):
+    """A query we refuse, with a message fit for the user."""
+
+
+def clean_query(query: str, max_chars: int) -> str:
+    if not isinstance(query, str):
+        raise QueryError("query must be text")
+    if len(query) > max_chars:
+        raise QueryError(f"query is too long ({len(query):,} characters; the limit is "
+                         f"{max_chars:,}): ask a shorter question")
+    q = normalize(query).strip()
+    if not q:
+        raise QueryError("query is empty: type some words to search for")
+    return q
+
+
+@dataclass
+class Filters:
+    """Optional restrictions on which documents may answer."""
+
+    date_from: str | None = None  # ISO C.E. dates, inclusive
+    date_to: str | None = None
+    publisher: str | None = None  # substring match
+    province: str | None = None
+    source: str | None = None
+
+    def active(self) -> bool:
+        return any(v for v in vars(self).values())
+
+
+class Searcher:
+    def __init__(self, cfg: Config, embedder: Embedder | None = None, verify: bool = False):
+        self.cfg = cfg
+        self._embedder = embedder
+        self._lock = threading.Lock()
+        self._load(verify)
+
+    # -- loading -------------------------------------------------------------
+    def _load(self, verify: bool) -> None:
+        link = self.cfg.index_dir
+        build = indexdir.live_build(self.cfg.home_path)
+        if build is None:
+            raise indexdir.IndexMissing(f"no index at {link}: run `km-search index` first")
+        man = indexdir.read_manifest(build, verify=verify)
+        try:
+            vectors = faiss.read_index(str(build / "vectors.faiss"))
+            bm25 = BM25Index.load(build / "bm25")
+            db = P.open_db(build / "passages.db", readonly=True)
+            n = db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+        except Exception as e:  # faiss/bm25s/sqlite raise many types on damaged files
+            raise indexdir.IndexCorrupt(f"index at {build} is damaged ({type(e).__name__}: "
+                                        f"{str(e).splitlines()[0][:200] if str(e) else ''}); "
+                                        "rebuild with `km-search index --rebuild`") from None
+        if vectors.d != man["model"]["dim"] or vectors.ntotal != n or len(bm25) != n:
+            raise indexdir.IndexCorrupt(
+                f"index at {build} is inconsistent (vectors {vectors.ntotal}x{vectors.d}, "
+                f"bm25 {len(bm25)}, passages {n}, manifest dim {man['model']['dim']}); "
+                "rebuild with `km-search index --rebuild`")
+        self.build, self.manifest = build, man
+        self.vectors, self.bm25, self.db = vectors, bm25, db
+
+    def reload_if_changed(self) -> bool:
+        """Load the live build if a rebuild replaced it; returns True if it did."""
+        if indexdir.live_build(self.cfg.home_path) == self.build:
+            return False
+        with self._lock:
+            self._load(verify=False)
+        return True
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = get_embedder(self.cfg)
+        emb = self._embedder
+        m = self.manifest["model"]
+        if emb.fingerprint != m["fingerprint"] or emb.dim != m["dim"]:
+            raise indexdir.IndexMismatch(
+                f"the index was built with model '{m['name']}' (dim {m['dim']}) but the "
+                f"configured model is '{emb.name}' (dim {emb.dim}); rebuild with "
+                "`km-search index --rebuild` or set KM_SEARCH_MODEL back")
+        return emb
+
+    # -- searching -----------------------------------------------------------
+    def _allowed(self, f: Filters) -> np.ndarray:
+        where, args = [], []
+        if f.date_from:
+            where.append("d.published >= ?"); args.append(f.date_from)
+        if f.date_to:
+            where.append("d.published <= ?"); args.append(f.date_to)
+        if f.publisher:
+            where.append("d.publisher LIKE ?"); args.append(f"%{f.publisher}%")
+        if f.province:
+            where.append("d.provinces LIKE ?"); args.append(f'%"{f.province}"%')
+        if f.source:
+            where.append("d.source = ?"); args.append(f.source)
+        q = ("SELECT p.pid FROM passages p JOIN docs d ON d.doc_id = p.doc_id WHERE "
+             + " AND ".join(where))
+        return np.asarray([r[0] for r in self.db.execute(q, args)], dtype=np.int64)
+
+    def retrieve(self, query: str, mode: str = "hybrid", depth: int | None = None,
+                 filters: Filters | None = None) -> tuple[list[tuple[int, float]], dict, list[str]]:
+        """Ranked (pid, score) for a cleaned query, per-retriever scores, query tokens."""
+        if mode not in MODES:
+            raise QueryError(f"unknown mode '{mode}': choose one of {', '.join(MODES)}")
+        depth = depth or self.cfg.candidates
+        allowed = self._allowed(filters) if filters and filters.active() else None
+        tokens = tokenize(query, normalized=True)
+        parts: dict[str, dict[int, float]] = {}
+        b = d = (np.zeros(0, np.int64), np.zeros(0, np.float32))
+        if mode in ("bm25", "hybrid"):
+            mask = self.bm25.position_mask(set(allowed.tolist())) if allowed is not None else None
+            b = self.bm25.search(tokens, depth, mask)
+            parts["bm25"] = dict(zip(b[0].tolist(), b[1].tolist()))
+        if mode in ("dense", "hybrid") and (allowed is None or len(allowed)):
+            qv = self.embedder.encode_queries([query])[0]
+            d = dense.search(self.vectors, qv, depth, allowed)
+            parts["dense"] = dict(zip(d[0].tolist(), d[1].tolist()))
+        if mode == "bm25":
+            ranked = list(zip(b[0].tolist(), b[1].tolist()))
+        elif mode == "dense":
+            ranked = list(zip(d[0].tolist(), d[1].tolist()))
+        else:
+            ranked = fuse(b, d, self.cfg.fusion, self.cfg.bm25_weight)
+        return ranked, parts, tokens
+
+    def search(self, query: str, k: int = 10, mode: str = "hybrid",
+               filters: Filters | None = None, max_per_doc: int | None = None) -> list[Hit]:
+        q = clean_query(query, self.cfg.max_query_chars)
+        if not 1 <= k <= 1000:
+            raise QueryError("k must be between 1 and 1000")
+        with self._lock:
+            ranked, parts, tokens = self.retrieve(q, mode, max(self.cfg.candidates, 3 * k), filters)
+            return self._hits(ranked, parts, set(tokens), k,
+                              max_per_doc or self.cfg.max_per_doc)
+
+    def _hits(self, ranked, parts, qtokens: set[str], k: int, max_per_doc: int) -> list[Hit]:
+        hits: list[Hit] = []
+        per_doc: dict[str, int] = {}
+        for pid, score in ranked:
+            row = self.db.execute(
+                "SELECT p.*, d.url, d.publisher, d.published, d.published_raw, d.provinces "
+                "FROM passages p JOIN docs d ON d.doc_id = p.doc_id WHERE p.pid=?", (pid,)
+            ).fetchone()
+            if row is None or per_doc.get(row["doc_id"], 0) >= max_per_doc:
+                continue
+            per_doc[row["doc_id"]] = per_doc.get(row["doc_id"], 0) + 1
+            snippet, spans = make_snippet(row["text"], qtokens)
+            hits.append(Hit(
+                rank=len(hits) + 1, score=float(score), doc_id=row["doc_id"], chunk_id=pid,
+                ordinal=row["ordinal"], title=row["title"], url=row["url"] or "",
+                publisher=row["publisher"] or "", published=row["published"],
+                published_raw=row["published_raw"] or "",
+                provinces=json.loads(row["provinces"] or "[]"), text=row["text"],
+                snippet=snippet, highlights=spans,
+                scores={name: float(s[pid]) for name, s in parts.items() if pid in s}))
+            if len(hits) >= k:
+                break
+        return hits
+
+    def doc_of(self, pid: int) -> str | None:
+        row = self.db.execute("SELECT doc_id FROM passages WHERE pid=?", (pid,)).fetchone()
+        return row[0] if row else None
+
+    def stats(self) -> dict:
+        return {"build": self.build.name, **self.manifest}
+

