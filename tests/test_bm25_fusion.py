@@ -1,0 +1,82 @@
+"""BM25 scores checked against a plain reference implementation; fusion maths."""
+import math
+
+import numpy as np
+import pytest
+
+from corpus.seeds import bundled_seeds
+from km_search.chunking import chunk_document, passage_input
+from km_search.retrieval.bm25 import BM25Index
+from km_search.retrieval.fusion import fuse, rrf, wsum
+from km_search.thai import tokenize
+
+
+def reference_bm25(corpus: list[list[str]], query: list[str], k1=1.2, b=0.75) -> list[float]:
+    """Lucene BM25: idf = ln(1 + (N - df + .5)/(df + .5)); tf part with length norm."""
+    N = len(corpus)
+    avgdl = sum(len(d) for d in corpus) / N
+    out = []
+    for d in corpus:
+        s = 0.0
+        for t in set(query):
+            df = sum(1 for x in corpus if t in x)
+            if not df:
+                continue
+            tf = d.count(t)
+            idf = math.log(1 + (N - df + 0.5) / (df + 0.5))
+            s += idf * tf / (tf + k1 * (1 - b + b * len(d) / avgdl))
+        out.append(s)
+    return out
+
+
+@pytest.fixture(scope="module")
+def seed_tokens():
+    chunks = [c for d in bundled_seeds() for c in chunk_document(d, 120, 1)]
+    return [tokenize(passage_input(c)) for c in chunks]
+
+
+@pytest.mark.parametrize("query", ["ปัจจัยความสำเร็จ ขอนแก่นศึกษา", "PMQA 4.0 รางวัล",
+                                   "สมัชชาพังงา เครือข่ายประชาชน", "๒๕๖๔ แผนเพิ่มประสิทธิภาพ"])
+def test_bm25_scores_match_reference(seed_tokens, query):
+    idx = BM25Index.build(seed_tokens, list(range(100, 100 + len(seed_tokens))))
+    q = tokenize(query)
+    pids, scores = idx.search(q, k=len(seed_tokens))
+    ref = reference_bm25(seed_tokens, q)
+    got = dict(zip(pids.tolist(), scores.tolist()))
+    for i, r in enumerate(ref):
+        assert got.get(100 + i, 0.0) == pytest.approx(r, rel=1e-4, abs=1e-5)
+    assert pids[0] == 100 + int(np.argmax(ref))
+
+
+def test_bm25_unknown_words_and_mask(seed_tokens, tmp_path):
+    idx = BM25Index.build(seed_tokens, list(range(len(seed_tokens))))
+    assert len(idx.search(["คำที่ไม่มีอยู่จริงเลย"], 5)[0]) == 0
+    q = tokenize("ขอนแก่นศึกษา")
+    top = idx.search(q, 3)[0]
+    mask = idx.position_mask({int(top[1])})
+    assert idx.search(q, 3, mask)[0].tolist() == [int(top[1])]
+    idx.save(tmp_path / "bm25")
+    again = BM25Index.load(tmp_path / "bm25")
+    assert again.search(q, 3)[0].tolist() == top.tolist()
+
+
+def test_rrf_formula():
+    a = (np.array([1, 2, 3]), np.array([9.0, 5.0, 1.0]))
+    b = (np.array([3, 1]), np.array([0.9, 0.8]))
+    s = rrf([a, b], k=60)
+    assert s[1] == pytest.approx(1 / 61 + 1 / 62)
+    assert s[3] == pytest.approx(1 / 63 + 1 / 61)
+    assert s[2] == pytest.approx(1 / 62)
+
+
+def test_weighted_sum_normalises_each_list():
+    bm = (np.array([1, 2]), np.array([10.0, 5.0]))
+    de = (np.array([2, 3]), np.array([0.9, 0.7]))
+    s = wsum(bm, de, w=0.3)
+    assert s[1] == pytest.approx(0.3 * 1.0)
+    assert s[2] == pytest.approx(0.3 * 0.5 + 0.7 * 1.0)
+    assert s[3] == pytest.approx(0.0)
+    ranked = fuse(bm, de, "wsum", 0.3)
+    assert [p for p, _ in ranked] == [2, 1, 3]
+    assert [p for p, _ in fuse(bm, de, "wsum", 1.0)][:2] == [1, 2]  # BM25 only
+    assert fuse((np.zeros(0, int), np.zeros(0)), de, "wsum", 0.5)[0][0] == 2
