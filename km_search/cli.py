@@ -114,7 +114,8 @@ def add(paths: list[Path] = typer.Argument(..., help="Files or folders (.txt .md
 
 @app.command()
 @_guard
-def search(query: str = typer.Argument(..., help="Question or keywords, Thai or English."),
+def search(query: str = typer.Argument(..., help="Question or keywords, Thai or English "
+                                       "('-' reads it from standard input)."),
            k: int = typer.Option(5, "-k", help="Number of results."),
            mode: str = typer.Option("hybrid", help="bm25 | dense | hybrid"),
            as_json: bool = typer.Option(False, "--json", help="Print a JSON array of hits."),
@@ -126,6 +127,8 @@ def search(query: str = typer.Argument(..., help="Question or keywords, Thai or 
     from km_search.search import Filters, Searcher, clean_query
 
     cfg = load_config(home=str(home) if home else None)
+    if query == "-":
+        query = sys.stdin.read(cfg.max_query_chars + 1)
     clean_query(query, cfg.max_query_chars)  # fail fast, before loading anything
     s = Searcher(cfg)
     hits = s.search(query, k=k, mode=mode,

