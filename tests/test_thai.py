@@ -113,3 +113,10 @@ def test_bundled_seed_corpus_matches_shared_seeds(tmp_path):
         assert d.published
     assert [d.published for d in docs] == ["2021-12-08", "2021-11-30", "2023-02-20",
                                            "2022-04-29", "2020-11-23"]
+
+
+def test_readme_settings_table_is_generated_from_the_settings_list():
+    from km_search.settings import settings_markdown
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert settings_markdown() in readme
