@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from km_search.models import Document, utcnow
+from km_search.sqlite import connect
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -47,11 +48,7 @@ class DocumentStore:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(_SCHEMA)
+        self.db = connect(self.path, _SCHEMA)
 
     def close(self) -> None:
         self.db.close()

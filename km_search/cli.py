@@ -199,6 +199,41 @@ def eval_cmd(data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help
         as_json.write_text(json.dumps(res, ensure_ascii=False, indent=1))
 
 
+@app.command()
+@_guard
+def crawl(source: Optional[str] = typer.Argument(None, help="Source name in sources.toml (default: all)."),
+          status: bool = typer.Option(False, "--status", help="Per source: last run, documents, errors."),
+          every: Optional[float] = typer.Option(None, "--every", help="Re-crawl every SECONDS (runs until Ctrl-C)."),
+          max_pages: Optional[int] = typer.Option(None, "--max-pages", help="Fetches per source per run."),
+          prune: bool = typer.Option(False, "--prune", help="Delete documents that vanished from the source."),
+          no_index: bool = typer.Option(False, "--no-index", help="Only update the document store."),
+          sources: Optional[Path] = typer.Option(None, "--sources", help="Sources file (default corpus/sources.toml)."),
+          home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
+    """Crawl OPDC/thaigov/agency sources into the store, then update the index."""
+    from corpus.crawl.config import SourceError
+    from corpus.crawl.runner import crawl_status, run_crawl, run_every
+
+    cfg = load_config(home=str(home) if home else None)
+    if status:
+        for s in crawl_status(cfg):
+            out.print(f"{s['source']}: last finished {s['last_finished'] or '-'} · {s['documents']} docs · "
+                      f"run {s['status']} (fetched {s['fetched']}, unchanged {s['not_modified']}, "
+                      f"+{s['added']} ~{s['changed']}, {s['errors']} errors, {s['pending']} pending)")
+        return
+    names = [source] if source else None
+    kw = dict(sources=sources, max_pages=max_pages, prune=prune, index=not no_index,
+              progress=lambda url, done, total: err.print(f"[{done}/{total}] {url}", highlight=False))
+    try:
+        if every:
+            run_every(cfg, every, names, **kw)
+        for r in run_crawl(cfg, names, **kw):
+            out.print(f"{r.source}: fetched {r.fetched}, unchanged {r.not_modified}, +{r.added} ~{r.changed} "
+                      f"-{r.pruned}, {len(r.errors)} errors, {r.pages_per_s:.1f} pages/s"
+                      + (" (resumed)" if r.resumed else ""))
+    except SourceError as e:
+        _fail(str(e))
+
+
 def main() -> None:  # console-script entry
     app()
 

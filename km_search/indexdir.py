@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import time
 from pathlib import Path
@@ -97,7 +98,8 @@ def builds_dir(home: Path) -> Path:
 
 
 def new_build_dir(home: Path) -> Path:
-    d = builds_dir(home) / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.tmp"
+    # unique even for two builds in one second; the pid stays last (cleanup reads it)
+    d = builds_dir(home) / f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}-{os.getpid()}.tmp"
     d.mkdir(parents=True)
     return d
 

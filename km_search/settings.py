@@ -40,7 +40,7 @@ SETTINGS: list[Setting] = [
     Setting("chunk_overlap", 1, "Sentences repeated between neighbouring passages.", int),
     Setting("max_per_doc", 2, "At most this many passages of one document in a result list.", int),
     Setting("candidates", 100, "Candidates taken from each retriever before fusion.", int),
-    Setting("bm25_weight", 0.5, "Weight of the normalised BM25 score in hybrid fusion "
+    Setting("bm25_weight", 0.6, "Weight of the normalised BM25 score in hybrid fusion "
             "(the dense score gets 1 - weight); tuned on the iapp valid split.", float),
     Setting("fusion", "wsum", "Fusion method for hybrid mode: 'wsum' (normalised weighted "
             "sum) or 'rrf' (reciprocal-rank fusion).",),

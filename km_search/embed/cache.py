@@ -7,11 +7,12 @@ incremental updates and evaluation re-runs never embed the same text twice.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+
+from km_search.sqlite import connect
 
 from .base import Embedder
 
@@ -22,11 +23,8 @@ def _key(text: str) -> str:
 
 class EmbeddingCache:
     def __init__(self, path: Path | str):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT, key TEXT, vec BLOB, "
-                        "PRIMARY KEY (model, key))")
+        self.db = connect(path, "CREATE TABLE IF NOT EXISTS vectors (model TEXT, key TEXT, "
+                                "vec BLOB, PRIMARY KEY (model, key));", synchronous="NORMAL")
 
     def close(self) -> None:
         self.db.close()
