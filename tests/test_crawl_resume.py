@@ -17,7 +17,7 @@ from crawl_server import Server, sources_toml
 from km_search.settings import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
-KILLS = 6
+KILLS = 20
 
 
 @pytest.fixture(scope="module")
