@@ -1,0 +1,23 @@
+"""The notebooks are executed in CI so they cannot rot."""
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from conftest import ROOT
+
+
+@pytest.mark.parametrize("name", ["evaluation.ipynb", "corpus_exploration.ipynb"])
+def test_notebook_executes(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("KM_SEARCH_HOME", str(tmp_path / "home"))  # corpus notebook: bundled seeds
+    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                      for o in c.get("outputs", []))
+    assert "Error" not in outputs
+    if name == "evaluation.ipynb":
+        assert "| hybrid |" in outputs and (ROOT / "artifacts" / "eval_fusion.png").exists()
+    else:
+        assert "passages; words per passage" in outputs and "pmqa (" in outputs
