@@ -201,6 +201,74 @@ def eval_cmd(data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help
 
 @app.command()
 @_guard
+def bench(sizes: str = typer.Option("10000,100000,1000000", help="Comma-separated corpus sizes."),
+          data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help="iapp-wiki-qa folder (base passages)."),
+          queries: int = typer.Option(200, help="Queries timed per size."),
+          repeats: int = typer.Option(3, help="Repeats for throughput medians."),
+          base_limit: int = typer.Option(0, help="Use only the first N base passages (0 = all)."),
+          as_json: Optional[Path] = typer.Option(None, "--json", help="Write results as JSON here."),
+          home: Optional[Path] = typer.Option(None, help="Data directory (for the model and cache).")) -> None:
+    """Scale benchmark: build time, size, RSS and p50/p99 latency at 10k..1M passages."""
+    from km_search import bench as B
+
+    cfg = load_config(home=str(home) if home else None)
+    try:
+        ns = [int(x.replace("_", "")) for x in sizes.split(",") if x.strip()]
+    except ValueError:
+        _fail(f"--sizes must be comma-separated integers, not {sizes!r}")
+    res = B.run(cfg, ns, data if data.exists() else None, queries, repeats, base_limit,
+                log=lambda m: err.print(m, highlight=False))
+    out.print(B.format_table(res), highlight=False)
+    if as_json:
+        as_json.write_text(json.dumps(res, ensure_ascii=False, indent=1))
+
+@app.command()
+@_guard
+def lessons(province: Optional[str] = typer.Option(None, help="Only cases in this province."),
+            agency: Optional[str] = typer.Option(None, help="Agency name or abbreviation (พช., คร., ก.พ.ร.)."),
+            year: Optional[int] = typer.Option(None, help="B.E. >= 2400 is a Thai fiscal year; else C.E. year."),
+            factor: Optional[str] = typer.Option(None, help="Success-factor tag, e.g. collaboration."),
+            compare: Optional[list[str]] = typer.Option(None, "--compare",
+                                                        help="2-5 lesson refs (doc_id or doc_id#province); "
+                                                             "repeat or comma-separate."),
+            out_file: Optional[Path] = typer.Option(None, "--out", help="Write the comparison to .md or .docx."),
+            as_json: bool = typer.Option(False, "--json", help="Print lesson cards as JSON."),
+            home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
+    """Browse lesson cards, or compare cases side by side as a workshop handout."""
+    from km_search.lessons import LessonStore
+    from km_search.lessons import compare as C
+
+    cfg = load_config(home=str(home) if home else None)
+    with LessonStore.for_config(cfg) as st:
+        if compare:
+            refs = [r.strip() for item in compare for r in item.split(",") if r.strip()]
+            try:
+                comp = C.build(refs, store=st)
+            except (KeyError, ValueError) as e:
+                _fail(str(e).strip("'\""))
+            if out_file and out_file.suffix.lower() == ".docx":
+                C.to_docx(comp, out_file)
+                out.print(f"wrote {out_file}")
+            elif out_file:
+                out_file.write_text(C.to_markdown(comp), encoding="utf-8")
+                out.print(f"wrote {out_file}")
+            else:
+                sys.stdout.write(C.to_markdown(comp))
+            return
+        cards = st.query(province=province, agency=agency, year=year, factor=factor)
+        if as_json:
+            sys.stdout.write(json.dumps([c.to_dict() for c in cards], ensure_ascii=False, indent=1) + "\n")
+            return
+        if not cards:
+            out.print("no lessons match")
+        from rich.markup import escape
+        for c in cards:
+            out.print(f"[bold]{escape(c.ref)}[/]  FY{c.fiscal_year}  {escape(c.case_name)}", highlight=False)
+            for f in c.success_factors[:3]:
+                out.print(f"   • {escape(f.text[:140])}", highlight=False)
+
+@app.command()
+@_guard
 def crawl(source: Optional[str] = typer.Argument(None, help="Source name in sources.toml (default: all)."),
           status: bool = typer.Option(False, "--status", help="Per source: last run, documents, errors."),
           every: Optional[float] = typer.Option(None, "--every", help="Re-crawl every SECONDS (runs until Ctrl-C)."),
@@ -232,6 +300,22 @@ def crawl(source: Optional[str] = typer.Argument(None, help="Source name in sour
                       + (" (resumed)" if r.resumed else ""))
     except SourceError as e:
         _fail(str(e))
+
+
+@app.command()
+@_guard
+def serve(host: Optional[str] = typer.Option(None, help="Listen address (KM_SEARCH_SERVE_HOST, default 127.0.0.1)."),
+          port: Optional[int] = typer.Option(None, help="Port (KM_SEARCH_SERVE_PORT, default 8000)."),
+          home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
+    """Run the web API and chat page (OpenAPI at /docs)."""
+    import uvicorn
+
+    from api import create_app
+
+    cfg = load_config(home=str(home) if home else None, serve_host=host, serve_port=port)
+    err.print(f"km-search at http://{cfg.serve_host}:{cfg.serve_port}/ (home {cfg.home_path})",
+              highlight=False)
+    uvicorn.run(create_app(cfg, warm=True), host=cfg.serve_host, port=cfg.serve_port)
 
 
 def main() -> None:  # console-script entry

@@ -44,6 +44,15 @@ def clean_query(query: str, max_chars: int) -> str:
     return q
 
 
+def query_tokens(query: str) -> list[str]:
+    """BM25/highlight tokens of a cleaned query, with Thai terms for English words."""
+    tokens = tokenize(query, normalized=True)
+    extra = expand_english(query)  # Thai names/terms for English words, BM25 only
+    if extra:
+        tokens += [t for t in tokenize(extra, normalized=True) if t not in tokens]
+    return tokens
+
+
 @dataclass
 class Filters:
     """Optional restrictions on which documents may answer."""
@@ -134,10 +143,7 @@ class Searcher:
             raise QueryError(f"unknown mode '{mode}': choose one of {', '.join(MODES)}")
         depth = depth or self.cfg.candidates
         allowed = self._allowed(filters) if filters and filters.active() else None
-        tokens = tokenize(query, normalized=True)
-        extra = expand_english(query)  # Thai names/terms for English words, BM25 only
-        if extra:
-            tokens += [t for t in tokenize(extra, normalized=True) if t not in tokens]
+        tokens = query_tokens(query)
         parts: dict[str, dict[int, float]] = {}
         b = d = (np.zeros(0, np.int64), np.zeros(0, np.float32))
         if mode in ("bm25", "hybrid"):

@@ -52,6 +52,22 @@ SETTINGS: list[Setting] = [
             "shared by builds so no text is embedded twice."),
     Setting("flat_limit", 50000, "Exact (flat) FAISS search up to this many vectors; "
             "IVF-SQ8 beyond.", int),
+    Setting("serve_host", "127.0.0.1", "Address `km-search serve` listens on (0.0.0.0 exposes it "
+            "to the network)."),
+    Setting("serve_port", 8000, "Port `km-search serve` listens on.", int),
+    Setting("reload_seconds", 5.0, "The API checks at most this often whether a rebuild swapped "
+            "in a new index, and loads it between requests.", float),
+    Setting("answer_min_bm25", 1.9, "Chat answers only when the top passage's BM25 score reaches "
+            "this, or half of it when the passage holds every content word of the query (else "
+            "'no good answer found'); calibrated on the seed index: its questions score >= 2.1, "
+            "unrelated ones <= 1.7.", float),
+    Setting("answer_sentences", 3, "Most sentences in an extractive answer.", int),
+    Setting("llm_url", None, "OpenAI-compatible base URL (e.g. http://127.0.0.1:8080/v1) for "
+            "generative answers; unset = extractive answers only (the offline default)."),
+    Setting("llm_model", "default", "Model name sent to the OpenAI-compatible endpoint."),
+    Setting("llm_api_key", None, "Bearer token for the endpoint, if it needs one."),
+    Setting("llm_timeout", 30.0, "Seconds to wait for the endpoint before falling back to the "
+            "extractive answer.", float),
 ]
 _BY_NAME = {s.name: s for s in SETTINGS}
 

@@ -101,3 +101,20 @@ def test_add_files_then_search_them(work_home, cli_env, tmp_path):
     assert hit["url"] == "https://example.go.th/crab"
     r = km(env, "add", str(tmp_path / "nope"))
     assert r.returncode == 1 and "no such file" in r.stderr
+
+
+def test_lessons_compare_handout_khon_kaen_vs_phang_nga(cli_env, tmp_path):
+    import docx
+
+    out = tmp_path / "handout.docx"
+    r = km(cli_env, "lessons", "--compare", "6fcee9b62a8409b7#ขอนแก่น,6fcee9b62a8409b7#พังงา",
+           "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    d = docx.Document(str(out))
+    text = "\n".join(p.text for p in d.paragraphs) + "\n".join(
+        c.text for t in d.tables for row in t.rows for c in row.cells)
+    assert "ขอนแก่นศึกษา" in text and "สมัชชาพังงา" in text
+    r = km(cli_env, "lessons", "--province", "พังงา", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["doc_id"] == KK
+    r = km(cli_env, "lessons", "--compare", "no-such-lesson")
+    assert r.returncode == 2 and "Traceback" not in r.stderr

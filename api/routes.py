@@ -1,0 +1,232 @@
+"""The API's routers: search, chat, documents, feedback, export, health/stats."""
+from __future__ import annotations
+
+import html
+import json
+import re
+import time
+from datetime import datetime, timezone
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+
+from corpus.store import DocumentStore
+from indexer import passages as P
+from km_search.models import Hit
+from km_search.search import clean_query
+
+from . import answer as A
+from .export import date_line, to_docx, to_markdown
+from .schemas import (ChatIn, ChatOut, Citation, ExportIn, FeedbackIn, FilterIn, HitOut, Mode,
+                      SearchIn, SearchOut)
+
+search_router = APIRouter(tags=["search"])
+chat_router = APIRouter(tags=["chat"])
+documents_router = APIRouter(tags=["documents"])
+feedback_router = APIRouter(tags=["feedback"])
+export_router = APIRouter(tags=["export"])
+status_router = APIRouter(tags=["health"])
+
+_DOC_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def _svc(request: Request):
+    return request.app.state.service
+
+
+def _hit_out(h: Hit) -> HitOut:
+    return HitOut(**h.to_dict(), link=A.passage_link(h))
+
+
+def _facets(request: Request, hits: list[Hit]) -> dict[str, dict[str, int]]:
+    """Facet counts (fiscal year, agency, province, region, PMQA, Gov 4.0, factor) of the hits."""
+    from km_search.lessons import facet_counts
+
+    from .lessons import lessons_store
+
+    with lessons_store(request) as st:
+        counts = facet_counts(hits, store=st)
+    return {k: {str(v): n for v, n in vals.items()} for k, vals in counts.items()}
+
+
+def _do_search(request: Request, body: SearchIn) -> SearchOut:
+    t = time.perf_counter()
+    searcher = _svc(request).get()
+    hits = searcher.search(body.query, k=body.k, mode=body.mode,
+                           filters=body.filters.to_filters(), max_per_doc=body.max_per_doc)
+    return SearchOut(query=clean_query(body.query, searcher.cfg.max_query_chars), mode=body.mode,
+                     took_ms=round((time.perf_counter() - t) * 1000, 1),
+                     hits=[_hit_out(h) for h in hits], facets=_facets(request, hits))
+
+
+@search_router.get("/search", response_model=SearchOut, summary="Search (query string)")
+def search_get(request: Request, q: str = Query(..., description="question or keywords"),
+               k: int = Query(10, ge=1, le=100), mode: Mode = "hybrid",
+               date_from: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}$"),
+               date_to: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}$"),
+               publisher: str | None = Query(None, max_length=200),
+               province: str | None = Query(None, max_length=100),
+               source: str | None = Query(None, max_length=100)) -> SearchOut:
+    return _do_search(request, SearchIn(query=q, k=k, mode=mode, filters=FilterIn(
+        date_from=date_from, date_to=date_to, publisher=publisher, province=province,
+        source=source)))
+
+
+@search_router.post("/search", response_model=SearchOut, summary="Search (JSON body)")
+def search_post(request: Request, body: SearchIn) -> SearchOut:
+    return _do_search(request, body)
+
+
+@chat_router.post("/chat", response_model=ChatOut, summary="Ask a question; cited answer")
+def chat(request: Request, body: ChatIn) -> ChatOut:
+    """Answer from the best sentences of the top passages, each cited as [n]; or say that
+    no good answer was found. The history is passed to the generative endpoint only;
+    retrieval uses the question itself."""
+    t = time.perf_counter()
+    svc = _svc(request)
+    searcher = svc.get()
+    question = clean_query(body.question, searcher.cfg.max_query_chars)
+    hits = searcher.search(question, k=max(body.k, 4), filters=body.filters.to_filters())
+    ans = A.answer(question, [h.model_dump() for h in body.history], hits, svc.cfg,
+                   body.generate)
+    cites = [Citation(n=i, doc_id=h.doc_id, chunk_id=h.chunk_id, title=h.title, url=h.url,
+                      link=A.passage_link(h), publisher=h.publisher, published=h.published,
+                      published_raw=h.published_raw) for i, h in enumerate(ans.cited, 1)]
+    return ChatOut(question=question, answer=ans.text, found=ans.found, mode=ans.mode,
+                   note=ans.note, citations=cites, hits=[_hit_out(h) for h in hits[:body.k]],
+                   took_ms=round((time.perf_counter() - t) * 1000, 1),
+                   facets=_facets(request, hits[:body.k]))
+
+
+def _document(request: Request, doc_id: str):
+    if not _DOC_ID.match(doc_id):
+        raise HTTPException(400, "invalid document id: use the doc_id of a search hit "
+                                 "(letters, digits, '-' and '_' only)")
+    cfg = _svc(request).cfg
+    if not cfg.corpus_db.exists():
+        raise HTTPException(404, f"no document {doc_id}")
+    with DocumentStore(cfg.corpus_db) as store:
+        doc = store.get(doc_id)
+    if doc is None:
+        raise HTTPException(404, f"no document {doc_id}")
+    passages = []
+    searcher = _svc(request).get()
+    db = P.open_db(searcher.build / "passages.db", readonly=True)
+    try:
+        for r in db.execute("SELECT pid, ordinal, start, end FROM passages WHERE doc_id=? "
+                            "ORDER BY ordinal", (doc_id,)):
+            passages.append({"chunk_id": r[0], "ordinal": r[1], "start": r[2], "end": r[3]})
+    finally:
+        db.close()
+    return doc, passages
+
+
+@documents_router.get("/documents/{doc_id}", summary="A whole document (JSON, or HTML for browsers)")
+def get_document(request: Request, doc_id: str, passage: int | None = None):
+    doc, passages = _document(request, doc_id)
+    accept = request.headers.get("accept", "")
+    if "text/html" in accept and "application/json" not in accept:
+        return HTMLResponse(_document_html(doc, passages, passage))
+    return {**doc.to_dict(), "passages": passages}
+
+
+def _document_html(doc, passages: list[dict], passage: int | None) -> str:
+    """Server-rendered, every piece of document text escaped; the cited passage marked."""
+    e = html.escape
+    body = doc.body
+    mark = next((p for p in passages if p["chunk_id"] == passage), None)
+    if mark and 0 <= mark["start"] < mark["end"] <= len(body):
+        text = (e(body[:mark["start"]]) + '<mark id="passage">' + e(body[mark["start"]:mark["end"]])
+                + "</mark>" + e(body[mark["end"]:]))
+    else:
+        text = e(body)
+    meta = " · ".join(x for x in (doc.publisher, date_line(doc.published, doc.published_raw)) if x)
+    src = f'<p><a href="{e(doc.url)}" rel="noopener noreferrer">{e(doc.url)}</a></p>' if doc.url else ""
+    return (f'<!doctype html><html lang="th"><head><meta charset="utf-8"><title>{e(doc.title)}</title>'
+            f'<link rel="stylesheet" href="/static/style.css"></head><body class="docpage">'
+            f'<p><a href="/">← km-search</a></p><h1>{e(doc.title)}</h1><p class="meta">{e(meta)}</p>'
+            f'{src}<div class="docbody">{text}</div></body></html>')
+
+
+@feedback_router.post("/feedback", summary="Thumbs up (1) or down (-1) on an answer or a result")
+def feedback(request: Request, body: FeedbackIn) -> dict:
+    store = request.app.state.feedback
+    fid = store.add(body.query, body.vote, body.target, body.doc_id, body.chunk_id, body.answer)
+    return {"id": fid, "counts": store.counts()}
+
+
+@feedback_router.get("/feedback/judgements.jsonl", response_class=PlainTextResponse,
+                     summary="Feedback as relevance judgements (JSON Lines)")
+def judgements(request: Request) -> Response:
+    return Response(request.app.state.feedback.judgements_jsonl(),
+                    media_type="application/x-ndjson; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="judgements.jsonl"'})
+
+
+@export_router.post("/export", summary="Conversation and/or results as Markdown or DOCX")
+def export(request: Request, body: ExportIn) -> Response:
+    if not body.conversation and not body.results:
+        raise HTTPException(400, "nothing to export: send a conversation or results")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M")
+    base = str(request.base_url)
+    if body.format == "md":
+        return Response(to_markdown(body, base), media_type="text/markdown; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="km-search-{stamp}.md"'})
+    return Response(to_docx(body, base), media_type="application/vnd.openxmlformats-"
+                    "officedocument.wordprocessingml.document",
+                    headers={"Content-Disposition": f'attachment; filename="km-search-{stamp}.docx"'})
+
+
+@status_router.get("/health", summary="Is an index loaded?")
+def health(request: Request) -> Response:
+    svc = _svc(request)
+    try:
+        s = svc.get()
+    except Exception as e:
+        return Response(json.dumps({"status": "unavailable", "error": str(e)}, ensure_ascii=False),
+                        status_code=503, media_type="application/json")
+    return Response(json.dumps({"status": "ok", "build": s.build.name, "warning": svc.error},
+                               ensure_ascii=False), media_type="application/json")
+
+
+@status_router.get("/stats", summary="Documents, passages, index age, model, feedback")
+def stats(request: Request) -> dict:
+    svc = _svc(request)
+    s = svc.get()
+    man = s.stats()
+    created = man.get("created_at")
+    age = None
+    try:
+        age = round(time.time() - datetime.fromisoformat(created).replace(
+            tzinfo=datetime.fromisoformat(created).tzinfo or timezone.utc).timestamp())
+    except (TypeError, ValueError):
+        pass
+    return {"documents": man["counts"]["documents"], "passages": man["counts"]["passages"],
+            "build": man["build"], "index_created_at": created, "index_age_seconds": age,
+            "loaded_at": datetime.fromtimestamp(svc.loaded_at, timezone.utc).isoformat()
+            if svc.loaded_at else None,
+            "model": man["model"]["name"], "dim": man["model"]["dim"],
+            "answers": {"min_bm25": svc.cfg.answer_min_bm25,
+                        "generative": bool(svc.cfg.llm_url)},
+            "feedback": request.app.state.feedback.counts()}
+
+
+@status_router.get("/filters", summary="Values for the filter controls")
+def filters(request: Request) -> dict:
+    s = _svc(request).get()
+    db = P.open_db(s.build / "passages.db", readonly=True)
+    try:
+        rows = db.execute("SELECT publisher, provinces, source, published FROM docs").fetchall()
+    finally:
+        db.close()
+    pubs, provs, srcs, dates = set(), set(), set(), []
+    for pub, prov, src, date in rows:
+        if pub:
+            pubs.add(pub)
+        provs.update(json.loads(prov or "[]"))
+        if src:
+            srcs.add(src)
+        if date:
+            dates.append(date)
+    return {"publishers": sorted(pubs), "provinces": sorted(provs), "sources": sorted(srcs),
+            "date_min": min(dates) if dates else None, "date_max": max(dates) if dates else None}

@@ -1,0 +1,138 @@
+"""Request and response shapes of the API (pydantic; they make the OpenAPI at /docs)."""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, Field
+
+from km_search.search import Filters
+
+Mode = Literal["bm25", "dense", "hybrid"]
+_DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+class FilterIn(BaseModel):
+    date_from: Optional[str] = Field(None, pattern=_DATE, description="ISO C.E. date, inclusive")
+    date_to: Optional[str] = Field(None, pattern=_DATE, description="ISO C.E. date, inclusive")
+    publisher: Optional[str] = Field(None, max_length=200, description="substring of the publisher")
+    province: Optional[str] = Field(None, max_length=100, description="Thai province name")
+    source: Optional[str] = Field(None, max_length=100, description="seed, opdc, file, ...")
+
+    def to_filters(self) -> Filters:
+        return Filters(self.date_from, self.date_to, self.publisher or None,
+                       self.province or None, self.source or None)
+
+
+class SearchIn(BaseModel):
+    query: str = Field(..., description="Question or keywords, Thai or English")
+    k: int = Field(10, ge=1, le=100)
+    mode: Mode = "hybrid"
+    filters: FilterIn = Field(default_factory=FilterIn)
+    max_per_doc: Optional[int] = Field(None, ge=1, le=100)
+
+
+class HitOut(BaseModel):
+    rank: int
+    score: float
+    doc_id: str
+    chunk_id: int
+    ordinal: int
+    title: str
+    url: str
+    link: str = Field(..., description="source URL, or this API's document page at the passage")
+    publisher: str
+    published: Optional[str] = Field(None, description="ISO C.E. date")
+    published_raw: str = Field(..., description="the date as written (usually Thai B.E.)")
+    provinces: list[str]
+    text: str
+    snippet: str
+    highlights: list[tuple[int, int]] = Field(..., description="character spans in snippet")
+    scores: dict[str, float]
+
+
+class SearchOut(BaseModel):
+    query: str
+    mode: Mode
+    took_ms: float
+    hits: list[HitOut]
+    facets: dict[str, dict[str, int]] = Field(default_factory=dict,
+                                               description="documents per facet value among the hits")
+
+
+class Turn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str = Field(..., max_length=20000)
+
+
+class ChatIn(BaseModel):
+    question: str
+    history: list[Turn] = Field(default_factory=list, max_length=50)
+    k: int = Field(5, ge=1, le=20)
+    filters: FilterIn = Field(default_factory=FilterIn)
+    generate: Optional[bool] = Field(None, description="use the generative endpoint "
+                                     "(default: when KM_SEARCH_LLM_URL is set)")
+
+
+class Citation(BaseModel):
+    n: int
+    doc_id: str
+    chunk_id: int
+    title: str
+    url: str
+    link: str
+    publisher: str
+    published: Optional[str]
+    published_raw: str
+
+
+class ChatOut(BaseModel):
+    question: str
+    answer: str = Field(..., description="answer text; [n] refers to citations[n-1]")
+    found: bool = Field(..., description="false: no good answer (weak or no hits)")
+    mode: Literal["extractive", "generative", "none"]
+    note: str = ""
+    citations: list[Citation]
+    hits: list[HitOut]
+    took_ms: float
+    facets: dict[str, dict[str, int]] = Field(default_factory=dict,
+                                               description="documents per facet value among the hits")
+
+
+class FeedbackIn(BaseModel):
+    query: str = Field(..., min_length=1, max_length=2000)
+    vote: Literal[1, -1]
+    target: Literal["answer", "result"]
+    doc_id: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    chunk_id: Optional[int] = None
+    answer: Optional[str] = Field(None, max_length=20000)
+
+
+class ExportCitation(BaseModel):
+    n: int
+    title: str = Field(..., max_length=1000)
+    link: str = Field("", max_length=2000)
+    publisher: str = Field("", max_length=500)
+    published: Optional[str] = Field(None, max_length=40)
+    published_raw: str = Field("", max_length=100)
+
+
+class ExportTurn(BaseModel):
+    question: str = Field(..., max_length=5000)
+    answer: str = Field("", max_length=20000)
+    citations: list[ExportCitation] = Field(default_factory=list, max_length=50)
+
+
+class ExportHit(BaseModel):
+    title: str = Field(..., max_length=1000)
+    link: str = Field("", max_length=2000)
+    publisher: str = Field("", max_length=500)
+    published: Optional[str] = Field(None, max_length=40)
+    published_raw: str = Field("", max_length=100)
+    snippet: str = Field("", max_length=5000)
+
+
+class ExportIn(BaseModel):
+    format: Literal["md", "docx"] = "md"
+    title: str = Field("km-search", max_length=200)
+    conversation: list[ExportTurn] = Field(default_factory=list, max_length=200)
+    results: list[ExportHit] = Field(default_factory=list, max_length=500)
