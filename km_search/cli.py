@@ -186,12 +186,26 @@ def eval_cmd(data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help
              limit: int = typer.Option(0, help="Use only the first N questions (0 = all)."),
              english: bool = typer.Option(True, help="Also run the English-question set over the seeds."),
              tune: bool = typer.Option(False, help="Sweep fusion settings (only allowed on valid)."),
+             judgements: Optional[Path] = typer.Option(
+                 None, help="Instead: score the live index against relevance judgements (JSONL, "
+                            "e.g. GET /feedback/judgements.jsonl from `km-search serve`)."),
              as_json: Optional[Path] = typer.Option(None, "--json", help="Write results as JSON here."),
              home: Optional[Path] = typer.Option(None, help="Data directory (for the model cache).")) -> None:
     """Passage-retrieval benchmark: R@1/5/10 and MRR@10 for bm25, dense and hybrid."""
     from km_search import evaluate
 
     cfg = load_config(home=str(home) if home else None)
+    if judgements:
+        if not judgements.exists():
+            _fail(f"no such judgements file: {judgements}")
+        try:
+            res = evaluate.run_judgements(cfg, judgements, log=lambda m: err.print(m, highlight=False))
+        except ValueError as e:
+            _fail(str(e))
+        out.print(evaluate.format_table(res), highlight=False)
+        if as_json:
+            as_json.write_text(json.dumps(res, ensure_ascii=False, indent=1))
+        return
     res = evaluate.run(cfg, data, split=split, limit=limit, tune=tune, english=english,
                        log=lambda m: err.print(m, highlight=False))
     out.print(evaluate.format_table(res))

@@ -183,7 +183,52 @@ def run_seed_questions(cfg: Config, log: Callable[[str], None] = print) -> dict:
     return out
 
 
+def load_judgements(path: Path) -> dict[str, set[str]]:
+    """question -> relevant doc ids, from relevance-judgement JSON Lines (the API's
+    /feedback/judgements.jsonl, or seed_questions.jsonl-style files without 'relevance')."""
+    out: dict[str, set[str]] = {}
+    for no, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            j = json.loads(line)
+            q, doc = j["question"], j["doc_id"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ValueError(f"{path}:{no}: not a judgement (needs 'question' and 'doc_id')") from None
+        rel = out.setdefault(q, set())
+        if int(j.get("relevance", 1)) > 0:
+            rel.add(doc)
+    return {q: docs for q, docs in out.items() if docs}
+
+
+def run_judgements(cfg: Config, path: Path, log: Callable[[str], None] = print) -> dict:
+    """Score the live index against users' relevance judgements (doc-level ranks)."""
+    from km_search.search import Searcher
+
+    judged = load_judgements(path)
+    if not judged:
+        raise ValueError(f"{path} holds no positive judgements")
+    s = Searcher(cfg)
+    res: dict = {"judgements": str(path), "questions": len(judged), "modes": {}}
+    for mode in ("bm25", "dense", "hybrid"):
+        ranks = []
+        for q, rel in judged.items():
+            docs: list[str] = []
+            for h in s.search(q, k=10, mode=mode, max_per_doc=1):
+                docs.append(h.doc_id)
+            ranks.append(next((i + 1 for i, d in enumerate(docs) if d in rel), None))
+        res["modes"][mode] = _metrics(ranks)
+        log(f"  judgements {mode}: {res['modes'][mode]}")
+    return res
+
+
 def format_table(res: dict) -> str:
+    if "judgements" in res:
+        lines = [f"{res['questions']} judged questions from {res['judgements']} against the live index",
+                 f"{'mode':8} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7}"]
+        for mode, m in res["modes"].items():
+            lines.append(f"{mode:8} {m['R@1']:6.3f} {m['R@5']:6.3f} {m['R@10']:6.3f} {m['MRR@10']:7.3f}")
+        return "\n".join(lines)
     lines = [f"iapp-wiki-qa {res['split']}: {res['questions']} questions over {res['corpus']} "
              f"contexts ({res['passages']} passages), model {res['model']}",
              f"{'mode':8} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'ms/q':>7}"]

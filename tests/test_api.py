@@ -274,3 +274,23 @@ def test_lessons_endpoints_and_search_facets(client):
     assert client.post("/lessons/compare", json={"refs": ["a"]}).status_code == 422
     assert client.post("/lessons/compare", json={"refs": ["nope1", "nope2"]}).status_code == 422
     assert client.get("/lessons/does-not-exist").status_code == 404
+
+
+def test_feedback_judgements_are_scored_by_eval(client, seed_home, tmp_path):
+    """Users' thumbs become a test set: /feedback/judgements.jsonl -> km-search eval."""
+    from conftest import make_config
+    from km_search.evaluate import format_table, load_judgements, run_judgements
+
+    q = "คู่เสี่ยว เกี่ยวก้อย แก้ปัญหาความยากจน"
+    client.post("/feedback", json={"query": q, "vote": 1, "target": "result", "doc_id": KK})
+    path = tmp_path / "judgements.jsonl"
+    path.write_text(client.get("/feedback/judgements.jsonl").text, encoding="utf-8")
+    judged = load_judgements(path)
+    assert KK in judged[q]
+    res = run_judgements(make_config(seed_home), path, log=lambda m: None)
+    assert res["questions"] == len(judged)
+    assert res["modes"]["bm25"]["R@10"] > 0 and "judged questions" in format_table(res)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "x"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="bad.jsonl:1"):
+        load_judgements(bad)
