@@ -11,7 +11,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch is pinned to 2.13.0 (CPU build); a plain `torch` would pull gigabytes of CUDA.
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -e ".[test,ray]"
 # The web page's browser tests drive Debian's chromium through Playwright (Playwright's own
 # browser download cannot reach its servers here); Thai text needs a Thai font.
 if ! command -v chromium >/dev/null 2>&1; then

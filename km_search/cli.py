@@ -76,6 +76,9 @@ def _run_index(cfg, full: bool) -> None:
 @_guard
 def index(rebuild: bool = typer.Option(False, "--rebuild", help="Re-build from scratch."),
           seeds: bool = typer.Option(True, help="Import the bundled seed corpus into an empty store."),
+          ray: Optional[str] = typer.Option(None, "--ray", help="Embed on a Ray cluster: 'auto' (this "
+                                            "node's cluster), 'local' (start one here), or an address "
+                                            "such as ray://head:10001. Needs the 'ray' extra."),
           home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
     """Bring the index up to date with the document store (incremental unless --rebuild)."""
     from corpus.seeds import bundled_seeds
@@ -86,6 +89,17 @@ def index(rebuild: bool = typer.Option(False, "--rebuild", help="Re-build from s
         if seeds and store.count() == 0:
             added, _ = store.upsert(bundled_seeds())
             out.print(f"imported {added} bundled seed documents into {cfg.corpus_db}")
+    if ray:
+        try:
+            from indexer.ray_pipeline import update_index_ray
+        except ImportError:
+            _fail("Ray is not installed: pip install 'km-search[ray]'")
+        st = update_index_ray(cfg, ray, full=rebuild, log=lambda m: err.print(m, highlight=False))
+        for note in st.notes:
+            err.print(f"[yellow]note:[/] {note}")
+        out.print(f"indexed: now {st.documents} documents, {st.passages} passages "
+                  f"({'full' if st.full else 'incremental'} build {st.build}, {st.seconds:.1f}s)")
+        return
     _run_index(cfg, rebuild)
 
 

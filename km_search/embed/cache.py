@@ -29,31 +29,43 @@ class EmbeddingCache:
     def close(self) -> None:
         self.db.close()
 
-    def encode(self, emb: Embedder, texts: Sequence[str], *, chunk: int = 64,
-               progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """Passage vectors for ``texts``; only cache misses are embedded."""
-        keys = [_key(t) for t in texts]
+    def lookup(self, model: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Cached vectors of ``texts`` for ``model`` (a fingerprint), by text key."""
+        keys = list(dict.fromkeys(_key(t) for t in texts))
         found: dict[str, np.ndarray] = {}
         for s in range(0, len(keys), 500):
             part = keys[s:s + 500]
             q = f"SELECT key, vec FROM vectors WHERE model=? AND key IN ({','.join('?' * len(part))})"
-            for k, blob in self.db.execute(q, [emb.fingerprint, *part]):
+            for k, blob in self.db.execute(q, [model, *part]):
                 found[k] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def missing(self, model: str, texts: Sequence[str]) -> list[str]:
+        """The distinct texts that have no cached vector for ``model``."""
+        found = self.lookup(model, texts)
+        return [t for t in dict.fromkeys(texts) if _key(t) not in found]
+
+    def put(self, model: str, texts: Sequence[str], vecs: np.ndarray) -> None:
+        """Store vectors computed elsewhere (e.g. by Ray workers); one transaction."""
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?,?,?)",
+                                [(model, _key(t), np.asarray(v, np.float32).tobytes())
+                                 for t, v in zip(texts, vecs)])
+
+    def encode(self, emb: Embedder, texts: Sequence[str], *, chunk: int = 64,
+               progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Passage vectors for ``texts``; only cache misses are embedded."""
+        found = self.lookup(emb.fingerprint, texts)
         if progress and found:
-            progress(sum(1 for k in keys if k in found))
-        todo = list(dict.fromkeys(i for i, k in enumerate(keys) if k not in found))
-        seen: set[str] = set()
-        todo = [i for i in todo if not (keys[i] in seen or seen.add(keys[i]))]
+            progress(sum(1 for t in texts if _key(t) in found))
+        todo = [t for t in dict.fromkeys(texts) if _key(t) not in found]
         for s in range(0, len(todo), chunk):
-            idx = todo[s:s + chunk]
-            vecs = emb.encode_passages([texts[i] for i in idx], progress=progress)
-            with self.db:
-                self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?,?,?)",
-                                    [(emb.fingerprint, keys[i], v.astype(np.float32).tobytes())
-                                     for i, v in zip(idx, vecs)])
-            for i, v in zip(idx, vecs):
-                found[keys[i]] = v
+            part = todo[s:s + chunk]
+            vecs = emb.encode_passages(part, progress=progress)
+            self.put(emb.fingerprint, part, vecs)
+            for t, v in zip(part, vecs):
+                found[_key(t)] = v
         out = np.zeros((len(texts), emb.dim), dtype=np.float32)
-        for i, k in enumerate(keys):
-            out[i] = found[k]
+        for i, t in enumerate(texts):
+            out[i] = found[_key(t)]
         return out
