@@ -21,16 +21,34 @@ def highlight_spans(text: str, query_tokens: set[str]) -> list[tuple[int, int]]:
     return spans
 
 
+def _candidates(text: str, query_tokens: set[str]) -> list[tuple[int, int]]:
+    """Substring occurrences of query words: cheap, may include partial-word matches."""
+    folded = fold_digits(text)
+    if len(folded) != len(text):  # a lower-casing that changes length: fall back to exact
+        return highlight_spans(text, query_tokens)
+    out = []
+    for tok in query_tokens:
+        i = folded.find(tok)
+        while i >= 0:
+            out.append((i, i + len(tok)))
+            i = folded.find(tok, i + 1)
+    return sorted(out)
+
+
 def make_snippet(text: str, query_tokens: set[str], width: int = 240
                  ) -> tuple[str, list[tuple[int, int]]]:
-    """The ``width``-char window of ``text`` with most query words, and their spans."""
-    spans = highlight_spans(text, query_tokens)
+    """The ``width``-char window of ``text`` with most query words, and their spans.
+
+    The window is chosen from cheap substring matches; only the window is segmented to
+    get exact word spans (segmenting whole passages per hit cost ~1 ms each).
+    """
     if len(text) <= width:
-        return text, spans
+        return text, highlight_spans(text, query_tokens)
+    cands = _candidates(text, query_tokens)
     best_start, best_n = 0, -1
-    for s, _ in spans or [(0, 0)]:
+    for s, _ in cands or [(0, 0)]:
         start = max(0, s - width // 4)
-        n = sum(1 for a, b in spans if a >= start and b <= start + width)
+        n = sum(1 for a, b in cands if a >= start and b <= start + width)
         if n > best_n:
             best_start, best_n = start, n
     # move the window edges to spaces where possible
@@ -42,6 +60,5 @@ def make_snippet(text: str, query_tokens: set[str], width: int = 240
     end = sp if sp > 0 else end
     pre = "…" if best_start > 0 else ""
     post = "…" if end < len(text) else ""
-    shift = len(pre) - best_start
-    kept = [(a + shift, b + shift) for a, b in spans if a >= best_start and b <= end]
-    return pre + text[best_start:end] + post, kept
+    spans = highlight_spans(text[best_start:end], query_tokens)
+    return pre + text[best_start:end] + post, [(a + len(pre), b + len(pre)) for a, b in spans]
