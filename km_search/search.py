@@ -83,7 +83,7 @@ class Searcher:
         man = indexdir.read_manifest(build, verify=verify)
         try:
             vectors = faiss.read_index(str(build / "vectors.faiss"))
-            bm25 = BM25Index.load(build / "bm25")
+            bm25 = BM25Index.load(build / "bm25", mmap=True)  # pages in on demand; old builds stay readable after a swap
             db = P.open_db(build / "passages.db", readonly=True)
             n = db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
         except Exception as e:  # faiss/bm25s/sqlite raise many types on damaged files
