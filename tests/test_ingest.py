@@ -44,7 +44,7 @@ def test_windows_874_text_is_decoded(tmp_path):
 
 
 def test_pdf_real_and_broken(tmp_path):
-    reportlab = pytest.importorskip("reportlab")
+    pytest.importorskip("reportlab")
     from reportlab.pdfgen import canvas
 
     c = canvas.Canvas(str(tmp_path / "ok.pdf"))

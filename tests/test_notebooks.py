@@ -1,5 +1,4 @@
 """The notebooks are executed in CI so they cannot rot."""
-from pathlib import Path
 
 import nbformat
 import pytest
