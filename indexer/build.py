@@ -23,6 +23,7 @@ from km_search import indexdir
 from km_search.chunking import chunk_document, passage_input
 from km_search.embed import Embedder, get_embedder
 from km_search.embed.cache import EmbeddingCache
+from km_search.models import Chunk
 from km_search.retrieval import dense
 from km_search.retrieval.bm25 import BM25Index
 from km_search.settings import Config
@@ -146,7 +147,7 @@ def update_index(cfg: Config, *, full: bool = False, progress: Progress | None =
                 if index is None or (dense.kind(index) == "flat" and total > cfg.flat_limit):
                     all_pids = [r[0] for r in db.execute(
                         "SELECT pid FROM passages ORDER BY pid")]
-                    texts = [passage_input_row(r) for r in db.execute(
+                    texts = [passage_input(Chunk("", 0, r["text"], r["title"])) for r in db.execute(
                         "SELECT title, text FROM passages ORDER BY pid")]
                     all_vecs = cache.encode(emb, texts)
                     index = dense.new_index(emb.dim, total, cfg.flat_limit, all_vecs)
@@ -181,7 +182,3 @@ def update_index(cfg: Config, *, full: bool = False, progress: Progress | None =
     stats.seconds = time.perf_counter() - t0
     return stats
 
-
-def passage_input_row(row) -> str:
-    from km_search.models import Chunk
-    return passage_input(Chunk("", 0, row["text"], row["title"]))

@@ -46,6 +46,10 @@ def _guard(fn):
     return wrapper
 
 
+def _print_json(items: list[dict]) -> None:
+    sys.stdout.write(json.dumps(items, ensure_ascii=False, indent=1) + "\n")
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal)
@@ -148,7 +152,7 @@ def search(query: str = typer.Argument(..., help="Question or keywords, Thai or 
     hits = s.search(query, k=k, mode=mode,
                     filters=Filters(date_from, date_to, publisher, province))
     if as_json:
-        sys.stdout.write(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1) + "\n")
+        _print_json([h.to_dict() for h in hits])
         return
     if not hits:
         out.print("no results")
@@ -285,7 +289,7 @@ def lessons(province: Optional[str] = typer.Option(None, help="Only cases in thi
             return
         cards = st.query(province=province, agency=agency, year=year, factor=factor)
         if as_json:
-            sys.stdout.write(json.dumps([c.to_dict() for c in cards], ensure_ascii=False, indent=1) + "\n")
+            _print_json([c.to_dict() for c in cards])
             return
         if not cards:
             out.print("no lessons match")

@@ -140,14 +140,13 @@ def run(cfg: Config, data_dir: Path, split: str = "test", limit: int = 0, tune: 
 
 
 def _tune(s, queries, log) -> list[dict]:
-    from km_search.search import clean_query
-    from km_search.thai import tokenize
     from km_search.retrieval import dense
+    from km_search.search import clean_query, query_tokens
 
     b, d = {}, {}
     for q, _ in queries:
         qc = clean_query(q, 10_000)
-        b[qc] = s.bm25.search(tokenize(qc, normalized=True), 100)
+        b[qc] = s.bm25.search(query_tokens(qc), 100)
         d[qc] = dense.search(s.vectors, s.embedder.encode_queries([qc])[0], 100)
     rows = []
     for method, ws in (("rrf", [0.5]), ("wsum", [0.2, 0.3, 0.4, 0.5, 0.6, 0.7])):

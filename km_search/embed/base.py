@@ -23,6 +23,21 @@ def prefixes_for(name: str) -> tuple[str, str]:
     return ("", "")
 
 
+def encode_sorted(texts: Sequence[str], batch_size: int, dim: int,
+                  encode_batch: Callable[[list[str]], np.ndarray],
+                  progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Encode in length-sorted batches (less padding: ~1.5-2x faster on mixed lengths),
+    returning vectors in the input order."""
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    for s in range(0, len(texts), batch_size):
+        idx = order[s:s + batch_size]
+        out[idx] = encode_batch([texts[i] for i in idx])
+        if progress:
+            progress(len(idx))
+    return out
+
+
 class Embedder:
     """Turns queries and passages into L2-normalised float32 vectors."""
 
@@ -58,20 +73,9 @@ class SentenceTransformerEmbedder(Embedder):
             f"{name_or_path}|{self.dim}".encode()).hexdigest()[:16]
 
     def _encode(self, texts: Sequence[str], progress: Callable[[int], None] | None) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        # Length-sorted batches waste less padding: ~1.5-2x faster on mixed lengths.
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for s in range(0, len(texts), self.batch_size):
-            idx = order[s:s + self.batch_size]
-            vecs = self.model.encode([texts[i] for i in idx], batch_size=self.batch_size,
-                                     normalize_embeddings=True, convert_to_numpy=True,
-                                     show_progress_bar=False)
-            out[idx] = vecs
-            if progress:
-                progress(len(idx))
-        return out
+        return encode_sorted(texts, self.batch_size, self.dim, lambda batch: self.model.encode(
+            batch, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            show_progress_bar=False), progress)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode([self.query_prefix + t for t in texts], None)

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .base import Embedder
+from .base import Embedder, encode_sorted
 
 ONNX_FILE = Path("onnx") / "model.onnx"
 
@@ -94,14 +94,7 @@ class OnnxEmbedder(Embedder):
         return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
 
     def _encode(self, texts: Sequence[str], progress: Callable[[int], None] | None) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = np.argsort([-len(t) for t in texts], kind="stable")  # less padding per batch
-        for s in range(0, len(texts), self.batch_size):
-            idx = order[s:s + self.batch_size]
-            out[idx] = self._run([texts[i] for i in idx])
-            if progress:
-                progress(len(idx))
-        return out
+        return encode_sorted(texts, self.batch_size, self.dim, self._run, progress)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode([self.query_prefix + t for t in texts], None)
