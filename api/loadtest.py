@@ -28,26 +28,41 @@ def _pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, max(0, round(p / 100 * len(xs)) - 1))]
 
 
-def run(url: str, n: int, c: int, mode: str) -> dict:
-    host = urlsplit(url).hostname
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise SystemExit("the load test only targets 127.0.0.1")
-    qs = list(itertools.islice(itertools.cycle(QUERIES), n))
-    client = httpx.Client(base_url=url, timeout=60)
-    client.get("/search", params={"q": "warm up", "mode": mode})
-    times, errors = [], 0
+MAX_REQUESTS, MAX_CONCURRENCY = 5000, 16  # bounded: this is a local check, not a stress test
 
-    def one(q: str) -> None:
-        nonlocal errors
-        t = time.perf_counter()
-        r = client.get("/search", params={"q": q, "k": 10, "mode": mode})
-        times.append((time.perf_counter() - t) * 1000)
-        errors += r.status_code != 200
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(c) as pool:
-        list(pool.map(one, qs))
-    wall = time.perf_counter() - t0
-    return {"requests": n, "concurrency": c, "mode": mode, "errors": errors,
+
+def _local(url: str) -> None:
+    if urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit("the load test only targets 127.0.0.1")
+
+
+def run(url: str, n: int, c: int, mode: str, queries: list[str] | None = None,
+        warmup: int = 1, k: int = 10) -> dict:
+    """GET /search ``n`` times, ``c`` at a time, cycling through ``queries``, after
+    ``warmup`` untimed requests. Counts non-200 answers (errors) and 200s without hits
+    (empty), so a caller can tell a fast failure from a fast answer."""
+    _local(url)
+    n, c = min(n, MAX_REQUESTS), max(1, min(c, MAX_CONCURRENCY))
+    pool_qs = queries or QUERIES
+    qs = list(itertools.islice(itertools.cycle(pool_qs), n))
+
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for q in itertools.islice(itertools.cycle(pool_qs), warmup):
+            client.get("/search", params={"q": q, "k": k, "mode": mode})
+
+        def one(q: str) -> tuple[float, int, int]:
+            t = time.perf_counter()
+            r = client.get("/search", params={"q": q, "k": k, "mode": mode})
+            ms = (time.perf_counter() - t) * 1000
+            return ms, r.status_code, len(r.json()["hits"]) if r.status_code == 200 else 0
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(c) as pool:
+            res = list(pool.map(one, qs))
+        wall = time.perf_counter() - t0
+    times = [ms for ms, _, _ in res]
+    return {"requests": n, "concurrency": c, "mode": mode, "warmup": warmup,
+            "errors": sum(s != 200 for _, s, _ in res),
+            "empty": sum(s == 200 and h == 0 for _, s, h in res),
             "p50_ms": round(_pct(times, 50), 1), "p95_ms": round(_pct(times, 95), 1),
             "p99_ms": round(_pct(times, 99), 1), "mean_ms": round(statistics.mean(times), 1),
             "req_per_s": round(n / wall, 1)}
@@ -61,7 +76,6 @@ def main() -> None:
     ap.add_argument("-c", type=int, default=4)
     ap.add_argument("--mode", default="hybrid", choices=["bm25", "dense", "hybrid"])
     a = ap.parse_args()
-    a.n, a.c = min(a.n, 5000), min(a.c, 16)  # bounded
     srv = None
     url = a.url
     if not url:

@@ -1,13 +1,14 @@
 """`km-search bench`: how the retrieval components grow, from 10k to 1M passages.
 
-Corpora are REAL Thai passages (the iapp-wiki-qa contexts and the seed passages)
-resampled with replacement to the requested size; each copy gets a unique marker word
-so BM25 sees distinct documents. Encoding 1M passages on this CPU would take days, so
-vectors are "precomputed": each base passage is embedded once with the real model
-(through the embedding cache) and every copy gets that vector plus small Gaussian
-jitter, renormalised. Recall of approximate indexes is measured against exact search
-on the same vectors. Everything is timed with perf_counter; latencies are p50/p99 over
-the query set, other figures are medians of repeats.
+Corpora are REAL Thai passages (the seed passages and the iapp-wiki-qa contexts, each
+with its title) resampled with replacement to the requested size; each copy gets a unique
+marker word so BM25 sees distinct documents. Encoding 1M passages on this CPU would take
+days, so each base passage is embedded once with the real model (through the embedding
+cache) and every copy gets that vector plus small Gaussian jitter, renormalised. Recall
+of approximate indexes is measured against exact search on the same vectors. Latencies
+are p50/p99 over the query set, other figures medians of repeats. Each size is also
+written as a real, servable home and timed over HTTP through `km-search serve` (see
+km_search.bench_http); the home is deleted unless ``keep`` is set.
 """
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
+from km_search import bench_http
+from km_search.models import Chunk
 from km_search.settings import Config
 
 
@@ -37,19 +41,34 @@ def _dir_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
 
-def base_passages(data_dir: Path | None, limit: int) -> list[str]:
-    """Real passages: seed chunks first, then iapp contexts (if the data set is there)."""
+def base_passages(data_dir: Path | None, limit: int) -> list[Chunk]:
+    """Real passages with their titles: seed chunks first, then the iapp contexts (whole,
+    under their article title) if the data set is there."""
     from corpus.seeds import bundled_seeds
-    from km_search.chunking import chunk_document, passage_input
+    from km_search.chunking import chunk_document
 
-    texts = [passage_input(c) for d in bundled_seeds() for c in chunk_document(d)]
+    chunks = [c for d in bundled_seeds() for c in chunk_document(d)]
     if data_dir and (data_dir / "data.zip").exists():
         from km_search.evaluate import load_iapp
 
         data = load_iapp(data_dir)
-        ctx = dict.fromkeys(r["context"] for sp in ("train", "valid", "test") for r in data[sp])
-        texts += list(ctx)
-    return texts[:limit] if limit else texts
+        ctx: dict[str, str] = {}
+        for sp in ("train", "valid", "test"):
+            for r in data[sp]:
+                ctx.setdefault(r["context"], r["title"])
+        chunks += [Chunk("", 0, text, title) for text, title in ctx.items()]
+    return chunks[:limit] if limit else chunks
+
+
+@dataclass
+class Base:
+    """What every size resamples: real passages, their BM25 tokens and vectors (of
+    passage_input, as the indexer embeds them), and the embedder that made the vectors."""
+
+    chunks: list[Chunk]
+    tokens: list[list[str]]
+    vecs: np.ndarray
+    model: dict  # name, dim, fingerprint, setting: written to each home's manifest
 
 
 def _pcts(xs: list[float]) -> dict[str, float]:
@@ -67,14 +86,14 @@ from km_search.retrieval.bm25 import BM25Index
 from km_search.retrieval.fusion import fuse
 from km_search.thai import tokenize
 import faiss
-folder, w, cand = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+folder, qdir, w, cand = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
 rss0 = rss_mb()
 t1 = time.perf_counter()
 bm = BM25Index.load(__import__("pathlib").Path(folder) / "bm25", mmap=True)
 index = faiss.read_index(folder + "/vectors.faiss")
 load_s = time.perf_counter() - t1
-qs = json.load(open(folder + "/queries.json"))
-qv = np.load(folder + "/qvecs.npy")
+qs = json.load(open(qdir + "/queries.json"))
+qv = np.load(qdir + "/qvecs.npy")
 lat = []
 for q, v in zip(qs, qv):
     t = time.perf_counter()
@@ -85,35 +104,76 @@ print(json.dumps({"load_s": load_s, "rss_before_load_mb": rss0, "rss_mb": rss_mb
 """
 
 
-def _serving_probe(folder: Path, queries: list[str], qvecs: np.ndarray, cfg: Config) -> dict:
+def _serving_probe(build: Path, queries: list[str], qvecs: np.ndarray, cfg: Config) -> dict:
     """Load the saved BM25 (memory-mapped) and FAISS files in a fresh process, as a server
-    would, and report start-up time, RSS and hybrid latency there (no embedding model)."""
+    would, and report start-up time, RSS and hybrid latency there (no embedding model):
+    the retrieval floor under the HTTP figures."""
     import subprocess
     import sys
 
-    (folder / "queries.json").write_text(json.dumps(queries, ensure_ascii=False), encoding="utf-8")
-    np.save(folder / "qvecs.npy", qvecs)
-    out = subprocess.run([sys.executable, "-c", _PROBE, str(folder), str(cfg.bm25_weight),
-                          str(cfg.candidates)], capture_output=True, text=True, timeout=1800)
+    qdir = Path(tempfile.mkdtemp(prefix="kmbench-q"))
+    try:
+        (qdir / "queries.json").write_text(json.dumps(queries, ensure_ascii=False), encoding="utf-8")
+        np.save(qdir / "qvecs.npy", qvecs)
+        out = subprocess.run([sys.executable, "-c", _PROBE, str(build), str(qdir),
+                              str(cfg.bm25_weight), str(cfg.candidates)],
+                             capture_output=True, text=True, timeout=1800, check=False)
+    finally:
+        shutil.rmtree(qdir, ignore_errors=True)
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench_size(n: int, base_tokens: list[list[str]], base_vecs: np.ndarray, queries: list[str],
-               qvecs: np.ndarray, cfg: Config, log: Callable[[str], None]) -> dict:
+def _recall_vs_exact(index, vecs: np.ndarray, qvecs: np.ndarray) -> float:
+    """recall@10 of an approximate index against exact search over the same vectors
+    (ids are row + 1)."""
+    import faiss
+
+    exact = faiss.IndexFlatIP(vecs.shape[1])
+    exact.add(vecs)
+    _, gold = exact.search(qvecs, 10)
+    _, got = index.search(qvecs, 10)
+    return float(np.mean([len(set(g) & set(h - 1)) / 10 for g, h in zip(gold, got)]))
+
+
+def _in_process_latency(bm, index, queries: list[str], qvecs: np.ndarray, cfg: Config) -> dict:
+    """p50/p99 of BM25, dense and fused retrieval in this process, query vectors given:
+    the cost of retrieval alone, without HTTP, snippets or query embedding."""
     from km_search.retrieval import dense
-    from km_search.retrieval.bm25 import BM25Index
     from km_search.retrieval.fusion import fuse
     from km_search.thai import tokenize
 
-    import faiss
+    qtok = [tokenize(q) for q in queries]
+    lat: dict[str, list[float]] = {"bm25": [], "dense": [], "hybrid": []}
+    for t, v in zip(qtok, qvecs):
+        t0 = time.perf_counter()
+        b = bm.search(t, cfg.candidates)
+        t1 = time.perf_counter()
+        d = dense.search(index, v, cfg.candidates)
+        t2 = time.perf_counter()
+        fuse(b, d, cfg.fusion, cfg.bm25_weight)
+        t3 = time.perf_counter()
+        lat["bm25"].append((t1 - t0) * 1000)
+        lat["dense"].append((t2 - t1) * 1000)
+        lat["hybrid"].append((t3 - t0) * 1000)
+    return {m: _pcts(x) for m, x in lat.items()}
+
+
+def bench_size(n: int, base: Base, queries: list[str], qvecs: np.ndarray, cfg: Config,
+               log: Callable[[str], None], http: Sequence[int] = (1, 4), warmup: int = 5,
+               keep: Path | None = None) -> dict:
+    """One corpus size: build BM25 and FAISS in-process (timed), write them as a servable
+    home, then time retrieval in-process, in a bare loading process and, unless ``http``
+    (the concurrency levels) is empty, over HTTP. The home goes unless ``keep``."""
+    from km_search.retrieval import dense
+    from km_search.retrieval.bm25 import BM25Index
 
     rng = np.random.default_rng(n)
-    pick = rng.integers(0, len(base_tokens), size=n)
+    pick = rng.integers(0, len(base.tokens), size=n)
     res: dict = {"passages": n, "rss_start_mb": rss_mb()}
-    tokens = [base_tokens[i] + [f"b{j}"] for j, i in enumerate(pick)]
-    vecs = base_vecs[pick] + rng.normal(0, 0.02, size=(n, base_vecs.shape[1])).astype(np.float32)
+    tokens = [bench_http.copy_tokens(base.tokens[i], j) for j, i in enumerate(pick)]
+    vecs = base.vecs[pick] + rng.normal(0, 0.02, size=(n, base.vecs.shape[1])).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     pids = np.arange(1, n + 1, dtype=np.int64)
 
@@ -126,82 +186,99 @@ def bench_size(n: int, base_tokens: list[list[str]], base_vecs: np.ndarray, quer
     index.add_with_ids(vecs, pids)
     res["dense_build_s"] = time.perf_counter() - t0
     res["dense_kind"] = dense.kind(index)
-    tmp = Path(tempfile.mkdtemp(prefix="kmbench"))
+
+    home = keep / str(n) if keep else Path(tempfile.mkdtemp(prefix=f"kmbench-{n}-"))
+    res["home"], res["home_kept"] = str(home), keep is not None
     try:
-        bm.save(tmp / "bm25")
-        faiss.write_index(index, str(tmp / "vectors.faiss"))
-        res["bm25_disk_mb"] = _dir_mb(tmp / "bm25")
-        res["dense_disk_mb"] = (tmp / "vectors.faiss").stat().st_size / 1e6
-        res["serving"] = _serving_probe(tmp, queries, qvecs, cfg)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-    if res["dense_kind"] != "flat":  # recall@10 of the approximate index vs exact search
-        exact = faiss.IndexFlatIP(vecs.shape[1])
-        exact.add(vecs)
-        _, gold = exact.search(qvecs, 10)
-        _, got = index.search(qvecs, 10)
-        res["recall@10_vs_exact"] = float(np.mean(
-            [len(set(g) & set(h - 1)) / 10 for g, h in zip(gold, got)]))
-        del exact
-    del vecs
-    res["rss_loaded_mb"] = rss_mb()
-
-    qtok = [tokenize(q) for q in queries]
-    lat: dict[str, list[float]] = {"bm25": [], "dense": [], "hybrid": []}
-    for q, t, v in zip(queries, qtok, qvecs):
         t0 = time.perf_counter()
-        b = bm.search(t, cfg.candidates)
-        t1 = time.perf_counter()
-        d = dense.search(index, v, cfg.candidates)
-        t2 = time.perf_counter()
-        fuse(b, d, cfg.fusion, cfg.bm25_weight)
-        t3 = time.perf_counter()
-        lat["bm25"].append((t1 - t0) * 1000)
-        lat["dense"].append((t2 - t1) * 1000)
-        lat["hybrid"].append((t3 - t0) * 1000)
-    res["latency_in_process"] = {m: _pcts(x) for m, x in lat.items()}
-    res["note"] = "dense/hybrid latency excludes query embedding (see query_embed_ms)"
-    sv = res.get("serving", {})
-    log(f"  {n:>9,} passages: bm25 build {res['bm25_build_s']:.1f}s, {res['dense_kind']} build "
-        f"{res['dense_build_s']:.1f}s, hybrid p50 {res['latency_in_process']['hybrid']['p50_ms']:.2f} ms, "
-        f"RSS {res['rss_loaded_mb']:.0f} MB; serving process: load {sv.get('load_s', float('nan')):.1f}s, "
-        f"RSS {sv.get('rss_mb', float('nan')):.0f} MB")
+        build = bench_http.write_home(home, base.chunks, base.tokens, pick, bm, index, base.model,
+                                      cfg, seed=n)
+        res["home_write_s"] = time.perf_counter() - t0
+        res["bm25_disk_mb"] = _dir_mb(build / "bm25")
+        res["dense_disk_mb"] = (build / "vectors.faiss").stat().st_size / 1e6
+        res["passages_db_mb"] = (build / "passages.db").stat().st_size / 1e6
+        res["index_disk_mb"] = _dir_mb(build)
+        res["serving"] = _serving_probe(build, queries, qvecs, cfg)
+        if res["dense_kind"] != "flat":
+            res["recall@10_vs_exact"] = _recall_vs_exact(index, vecs, qvecs)
+        del vecs
+        res["rss_loaded_mb"] = rss_mb()
+        res["latency_in_process"] = _in_process_latency(bm, index, queries, qvecs, cfg)
+        res["note"] = "dense/hybrid latency excludes query embedding (see query_embed_ms)"
+        del bm, index  # the server loads its own copy; don't hold two during the load
+        _log_size(res, log)
+        if http:
+            try:
+                res["http"] = bench_http.http_bench(cfg, home, queries, http, warmup, log=log)
+            except Exception as e:  # noqa: BLE001 - a failed server must not lose the other figures
+                res["http"] = {"error": f"{type(e).__name__}: {e}"}
+                log(f"    HTTP part failed: {res['http']['error']}")
+    finally:
+        if keep is None:
+            shutil.rmtree(home, ignore_errors=True)
     return res
 
 
-def run(cfg: Config, sizes: list[int], data_dir: Path | None, n_queries: int = 200,
-        repeats: int = 3, base_limit: int = 0, log: Callable[[str], None] = print) -> dict:
-    from km_search.embed import get_embedder
+def _log_size(res: dict, log: Callable[[str], None]) -> None:
+    sv = res.get("serving", {})
+    log(f"  {res['passages']:>9,} passages: bm25 build {res['bm25_build_s']:.1f}s, {res['dense_kind']} "
+        f"build {res['dense_build_s']:.1f}s, home written in {res['home_write_s']:.1f}s "
+        f"({res['index_disk_mb']:.0f} MB), hybrid p50 "
+        f"{res['latency_in_process']['hybrid']['p50_ms']:.2f} ms, RSS {res['rss_loaded_mb']:.0f} MB; "
+        f"serving process: load {sv.get('load_s', float('nan')):.1f}s, "
+        f"RSS {sv.get('rss_mb', float('nan')):.0f} MB")
+
+
+def load_base(cfg: Config, data_dir: Path | None, base_limit: int, emb) -> Base:
+    """Base passages, tokenised and embedded (through the embedding cache, so only a first
+    run pays for the embedding) exactly as the indexer does: title + passage."""
+    from km_search.chunking import passage_input
     from km_search.embed.cache import EmbeddingCache
     from km_search.thai import tokenize
 
-    base = base_passages(data_dir, base_limit)
-    log(f"base: {len(base)} real passages (seeds + iapp contexts), resampled to each size")
-    out: dict = {"base_passages": len(base), "cpu_count": os.cpu_count(), "sizes": []}
-    sample = "".join(base[:400])
-    rates = []
+    chunks = base_passages(data_dir, base_limit)
+    inputs = [passage_input(c) for c in chunks]
+    cache = EmbeddingCache(cfg.cache_db)
+    try:
+        vecs = cache.encode(emb, inputs)
+    finally:
+        cache.close()
+    model = {"name": emb.name, "dim": emb.dim, "fingerprint": emb.fingerprint, "setting": cfg.model}
+    return Base(chunks, [tokenize(t) for t in inputs], vecs, model)
+
+
+def _rates(base: Base, emb, repeats: int) -> dict:
+    """Tokenising (chars/s) and passage-embedding (passages/s) throughput, medians."""
+    from km_search.chunking import passage_input
+    from km_search.thai import tokenize
+
+    inputs = [passage_input(c) for c in base.chunks[:400]]
+    sample, probe = "".join(inputs), inputs[:16]
+    tok, enc = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
         tokenize(sample)
-        rates.append(len(sample) / (time.perf_counter() - t0))
-    out["tokenise_chars_per_s"] = statistics.median(rates)
-    base_tokens = [tokenize(t) for t in base]
-
-    emb = get_embedder(cfg)
-    cache = EmbeddingCache(cfg.cache_db)
-    t0 = time.perf_counter()
-    base_vecs = cache.encode(emb, base)
-    out["base_embed_s_incl_cache"] = time.perf_counter() - t0
-    cache.close()
-    probe = base[:16]
-    rates = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+        t1 = time.perf_counter()
         emb.encode_passages(probe)
-        rates.append(len(probe) / (time.perf_counter() - t0))
-    out["embed_passages_per_s"] = statistics.median(rates)
+        tok.append(len(sample) / (t1 - t0))
+        enc.append(len(probe) / (time.perf_counter() - t1))
+    return {"tokenise_chars_per_s": statistics.median(tok),
+            "embed_passages_per_s": statistics.median(enc)}
 
+
+def embed_queries(emb, queries: list[str]) -> tuple[np.ndarray, dict]:
+    """Query vectors, one query at a time as the server embeds them, and p50/p99 ms."""
+    times = []
+    qvecs = np.zeros((len(queries), emb.dim), np.float32)
+    for i, q in enumerate(queries):
+        t0 = time.perf_counter()
+        qvecs[i] = emb.encode_queries([q])[0]
+        times.append((time.perf_counter() - t0) * 1000)
+    return qvecs, _pcts(times)
+
+
+def bench_queries(data_dir: Path | None, n: int) -> list[str]:
+    """The seed questions, then the iapp test questions: the same set in-process and over HTTP."""
     from km_search.evaluate import SEED_QUESTIONS
 
     queries = [json.loads(x)["question"] for x in SEED_QUESTIONS.read_text(encoding="utf-8").splitlines()
@@ -210,19 +287,34 @@ def run(cfg: Config, sizes: list[int], data_dir: Path | None, n_queries: int = 2
         from km_search.evaluate import load_iapp
 
         queries += [r["question"] for r in load_iapp(data_dir)["test"]]
-    queries = queries[:n_queries]
-    times = []
-    qvecs = np.zeros((len(queries), emb.dim), np.float32)
-    for i, q in enumerate(queries):
-        t0 = time.perf_counter()
-        qvecs[i] = emb.encode_queries([q])[0]
-        times.append((time.perf_counter() - t0) * 1000)
-    out["query_embed_ms"] = _pcts(times)
+    return queries[:n]
+
+
+def run(cfg: Config, sizes: list[int], data_dir: Path | None, n_queries: int = 200,
+        repeats: int = 3, base_limit: int = 0, log: Callable[[str], None] = print,
+        http: Sequence[int] = (1, 4), warmup: int = 5, keep: Path | None = None) -> dict:
+    """The whole benchmark; ``http`` = concurrency levels of the HTTP load (empty: none),
+    ``keep`` = folder to keep each size's home in (as ``keep/<size>``)."""
+    from km_search.embed import get_embedder
+
+    out: dict = {"corpus": "real Thai passages (seeds + iapp-wiki-qa contexts) resampled with "
+                           "replacement to each size; vectors = real model + jitter",
+                 "cpu_count": os.cpu_count(), "sizes": []}
+    emb = get_embedder(cfg)
+    t0 = time.perf_counter()
+    base = load_base(cfg, data_dir, base_limit, emb)
+    out["base_tokenise_embed_s_incl_cache"] = time.perf_counter() - t0
+    out["base_passages"] = len(base.chunks)
+    log(f"base: {len(base.chunks)} real Thai passages (seeds + iapp contexts, with titles), "
+        "resampled with replacement to each size")
+    out.update(_rates(base, emb, repeats))
+    queries = bench_queries(data_dir, n_queries)
+    qvecs, out["query_embed_ms"] = embed_queries(emb, queries)
     log(f"tokenise {out['tokenise_chars_per_s'] / 1e6:.2f} M chars/s; embed "
         f"{out['embed_passages_per_s']:.1f} passages/s; query embedding p50 "
         f"{out['query_embed_ms']['p50_ms']:.0f} ms")
     for n in sizes:
-        out["sizes"].append(bench_size(n, base_tokens, base_vecs, queries, qvecs, cfg, log))
+        out["sizes"].append(bench_size(n, base, queries, qvecs, cfg, log, http, warmup, keep))
     return out
 
 
@@ -235,23 +327,31 @@ def _serve_cols(sv: dict) -> str:
 
 
 def format_table(res: dict) -> str:
-    lines = [f"base {res['base_passages']} real passages; tokenise "
-             f"{res['tokenise_chars_per_s'] / 1e6:.2f} M chars/s; embed {res['embed_passages_per_s']:.1f} "
-             f"passages/s; query embedding p50 {res['query_embed_ms']['p50_ms']:.0f} ms "
-             f"p99 {res['query_embed_ms']['p99_ms']:.0f} ms",
-             f"{'passages':>10} {'dense':>7} {'bm25 s':>7} {'dense s':>8} {'bm25 MB':>8} {'vec MB':>7} "
-             f"{'RSS MB':>7} {'recall':>6} {'bm25 p50/p99':>13} {'dense p50/p99':>14} {'hybrid p50/p99':>15} "
-             f"{'serve load s':>12} {'serve RSS MB':>12} {'serve hybrid p50/p99':>20}"]
+    """The in-process table, then the HTTP one (if the run had an HTTP part)."""
+    lines = [f"corpus: {res['corpus']}",
+             (f"base {res['base_passages']} real passages; tokenise "
+              f"{res['tokenise_chars_per_s'] / 1e6:.2f} M chars/s; embed {res['embed_passages_per_s']:.1f} "
+              f"passages/s; query embedding p50 {res['query_embed_ms']['p50_ms']:.0f} ms "
+              f"p99 {res['query_embed_ms']['p99_ms']:.0f} ms"),
+             (f"{'passages':>10} {'dense':>7} {'bm25 s':>7} {'dense s':>8} {'bm25 MB':>8} {'vec MB':>7} "
+              f"{'index MB':>8} {'RSS MB':>7} {'recall':>6} {'bm25 p50/p99':>13} {'dense p50/p99':>14} "
+              f"{'hybrid p50/p99':>15} {'serve load s':>12} {'serve RSS MB':>12} "
+              f"{'serve hybrid p50/p99':>20}")]
     for r in res["sizes"]:
         lat = r["latency_in_process"]
-        f = lambda m: f"{lat[m]['p50_ms']:.2f}/{lat[m]['p99_ms']:.2f}"  # noqa: E731
+
+        def f(m: str, lat: dict = lat) -> str:
+            return f"{lat[m]['p50_ms']:.2f}/{lat[m]['p99_ms']:.2f}"
         lines.append(f"{r['passages']:>10,} {r['dense_kind']:>7} {r['bm25_build_s']:>7.1f} "
                      f"{r['dense_build_s']:>8.1f} {r['bm25_disk_mb']:>8.1f} {r['dense_disk_mb']:>7.1f} "
-                     f"{r['rss_loaded_mb']:>7.0f} {r.get('recall@10_vs_exact', 1.0):>6.3f} "
+                     f"{r['index_disk_mb']:>8.0f} {r['rss_loaded_mb']:>7.0f} "
+                     f"{r.get('recall@10_vs_exact', 1.0):>6.3f} "
                      f"{f('bm25'):>13} {f('dense'):>14} {f('hybrid'):>15} "
                      + _serve_cols(r.get("serving", {})))
-    lines.append("serve = a fresh process loading the saved files (BM25 memory-mapped), without "
-                 "the embedding model")
+    lines.append("index MB = the whole build folder (passages.db with text and tokens, BM25, "
+                 "vectors); serve = a fresh process loading the saved files (BM25 memory-mapped), "
+                 "without the embedding model")
     lines.append("latencies in ms, in-process, query embedding excluded (add query_embed_ms for "
                  "dense/hybrid end to end)")
-    return "\n".join(lines)
+    http = bench_http.format_http_table(res)
+    return "\n".join(lines) + ("\n\n" + http if http else "")

@@ -235,24 +235,39 @@ def eval_cmd(data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help
 @_guard
 def bench(sizes: str = typer.Option("10000,100000,1000000", help="Comma-separated corpus sizes."),
           data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help="iapp-wiki-qa folder (base passages)."),
-          queries: int = typer.Option(200, help="Queries timed per size."),
+          queries: int = typer.Option(200, help="Queries timed per size (and per HTTP run)."),
           repeats: int = typer.Option(3, help="Repeats for throughput medians."),
           base_limit: int = typer.Option(0, help="Use only the first N base passages (0 = all)."),
+          http: bool = typer.Option(True, "--http/--no-http",
+                                    help="Also serve each size with `km-search serve` on 127.0.0.1 "
+                                         "and time /search over HTTP."),
+          concurrency: str = typer.Option("1,4", help="HTTP load: concurrent requests, comma-separated "
+                                                      "levels (each 1-16)."),
+          warmup: int = typer.Option(5, help="Untimed HTTP requests before each timed run."),
+          keep: Optional[Path] = typer.Option(None, help="Keep each size's servable home in KEEP/<size> "
+                                                         "(default: a temporary folder, deleted)."),
           as_json: Optional[Path] = typer.Option(None, "--json", help="Write results as JSON here."),
           home: Optional[Path] = typer.Option(None, help="Data directory (for the model and cache).")) -> None:
-    """Scale benchmark: build time, size, RSS and p50/p99 latency at 10k..1M passages."""
+    """Scale benchmark: build time, size, RSS and p50/p99 latency at 10k..1M passages,
+    in-process and over HTTP."""
     from km_search import bench as B
 
     cfg = load_config(home=str(home) if home else None)
     try:
         ns = [int(x.replace("_", "")) for x in sizes.split(",") if x.strip()]
+        levels = [int(x) for x in concurrency.split(",") if x.strip()] if http else []
     except ValueError:
-        _fail(f"--sizes must be comma-separated integers, not {sizes!r}")
+        _fail(f"--sizes and --concurrency must be comma-separated integers, not {sizes!r} / "
+              f"{concurrency!r}")
+    if any(not 1 <= c <= 16 for c in levels) or (http and not levels):
+        _fail(f"--concurrency levels must be between 1 and 16, not {concurrency!r}")
     res = B.run(cfg, ns, data if data.exists() else None, queries, repeats, base_limit,
-                log=lambda m: err.print(m, highlight=False))
-    out.print(B.format_table(res), highlight=False)
+                log=lambda m: err.print(m, highlight=False), http=levels, warmup=warmup,
+                keep=keep.resolve() if keep else None)
+    out.print(B.format_table(res), highlight=False, soft_wrap=True)  # wide tables: no wrapping
     if as_json:
         as_json.write_text(json.dumps(res, ensure_ascii=False, indent=1))
+
 
 @app.command()
 @_guard
