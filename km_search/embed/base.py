@@ -109,6 +109,10 @@ def get_embedder(cfg: Config) -> Embedder:
         else:
             emb = SentenceTransformerEmbedder(str(path), label=label, batch_size=cfg.batch_size,
                                               fingerprint=fp)
+    elif cfg.model == "fast":
+        from .static import StaticEmbedder, ensure_static_model
+
+        emb = StaticEmbedder(ensure_static_model(cfg.models_dir))
     else:
         os.environ.setdefault("HF_HOME", str(cfg.models_dir / "hf"))
         name = cfg.model
