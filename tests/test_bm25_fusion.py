@@ -80,3 +80,61 @@ def test_weighted_sum_normalises_each_list():
     assert [p for p, _ in ranked] == [2, 1, 3]
     assert [p for p, _ in fuse(bm, de, "wsum", 1.0)][:2] == [1, 2]  # BM25 only
     assert fuse((np.zeros(0, int), np.zeros(0)), de, "wsum", 0.5)[0][0] == 2
+
+
+@pytest.fixture(scope="module")
+def big_index(seed_tokens):
+    """4,000 passages resampled from the seeds (common Thai words in most of them,
+    rare names in few), each with a unique marker word, as the bench builds them."""
+    rng = np.random.default_rng(7)
+    pick = rng.integers(0, len(seed_tokens), size=4000)
+    toks = [seed_tokens[i][: int(rng.integers(min(20, len(seed_tokens[i])), len(seed_tokens[i]) + 1))] + [f"m{j}"]
+            for j, i in enumerate(pick)]
+    return BM25Index.build(toks, list(range(10, 4010))), toks
+
+
+@pytest.mark.parametrize("query", ["ปัจจัยความสำเร็จของขอนแก่นศึกษา คืออะไร",
+                                   "การพัฒนาระบบราชการ 4.0 ของจังหวัด", "สมัชชาพังงา m17 m3999",
+                                   "ที่ การ ของ และ ใน", "m5 m6 m7 ขอนแก่น ขอนแก่น"])
+@pytest.mark.parametrize("k", [1, 10, 100])
+def test_pruned_top_k_equals_full_scoring(big_index, query, k):
+    """The MaxScore path must return exactly what scoring every passage returns."""
+    idx, _ = big_index
+    q = tokenize(query)
+    ids = idx.retriever.get_tokens_ids(q)
+    full = idx.retriever.get_scores_from_ids(ids)  # bm25s scores all passages
+    pids, scores = idx.search(q, k)
+    nz = np.flatnonzero(full > 0)
+    want = nz[np.lexsort((nz, -full[nz]))][:k]
+    assert len(pids) == len(want)
+    np.testing.assert_allclose(scores, full[want], rtol=1e-5)  # same scores, same order
+    np.testing.assert_allclose(full[pids - 10], scores, rtol=1e-5)
+    assert set((pids - 10).tolist()) == set(want.tolist()) or \
+        np.isclose(scores[-1], full[want][-1], rtol=1e-5)  # only ties at the cut may differ
+    mask = np.zeros(len(idx), bool)
+    mask[::3] = True
+    mp, ms = idx.search(q, k, mask)
+    mfull = np.where(mask, full, 0)
+    mnz = np.flatnonzero(mfull > 0)
+    mwant = mnz[np.lexsort((mnz, -mfull[mnz]))][:k]
+    assert ((mp - 10) % 3 == 0).all()
+    np.testing.assert_allclose(ms, mfull[mwant], rtol=1e-5)
+
+
+def test_pruning_skips_common_postings(big_index):
+    """A rare name plus common words takes the pruned path (few candidates scored)."""
+    from km_search.retrieval import bm25_topk
+
+    idx, toks = big_index
+    q = tokenize("ขอนแก่นศึกษา ของ การ ที่")
+    ids = idx.retriever.get_tokens_ids(q)
+    sc = idx.retriever.scores
+    calls = []
+    real = bm25_topk._lookup
+    try:
+        bm25_topk._lookup = lambda *a: calls.append(len(a[-1])) or real(*a)
+        idx.search(q, 10)
+    finally:
+        bm25_topk._lookup = real
+    common = max(int(sc["indptr"][t + 1] - sc["indptr"][t]) for t in ids)
+    assert calls and max(calls) < common  # common terms looked up for few passages only

@@ -1,4 +1,4 @@
-"""BM25 over PyThaiNLP tokens, backed by bm25s (sparse matrices, fast queries).
+"""BM25 over PyThaiNLP tokens: bm25s builds the sparse score matrix, bm25_topk queries it.
 
 bm25s's own tokeniser splits on Latin word boundaries and breaks Thai, so we always
 hand it tokens from km_search.thai.tokenize. Passage positions map to passage ids
@@ -12,12 +12,16 @@ from typing import Sequence
 import bm25s
 import numpy as np
 
+from .bm25_topk import column_max, top_k
+
 
 class BM25Index:
-    def __init__(self, retriever: bm25s.BM25, pids: np.ndarray):
+    def __init__(self, retriever: bm25s.BM25, pids: np.ndarray, colmax: np.ndarray | None = None):
         self.retriever = retriever
         self.pids = pids
-        self._pos = {int(p): i for i, p in enumerate(pids)}
+        sc = retriever.scores
+        self.colmax = colmax if colmax is not None else column_max(sc["data"], sc["indptr"])
+        self._pos: dict[int, int] | None = None  # built on first filtered search
 
     @classmethod
     def build(cls, tokens: Sequence[list[str]], pids: Sequence[int], k1: float = 1.2,
@@ -35,16 +39,15 @@ class BM25Index:
         ids = self.retriever.get_tokens_ids(query_tokens)
         if not ids or len(self.pids) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        scores = self.retriever.get_scores_from_ids(ids)
-        if allowed is not None:
-            scores = np.where(allowed, scores, 0.0)
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        top = top[scores[top] > 0]
-        return self.pids[top], scores[top].astype(np.float32)
+        sc = self.retriever.scores  # np.asarray: plain views of the memory maps (no copy)
+        top, scores = top_k(np.asarray(sc["data"]), np.asarray(sc["indices"]),
+                            np.asarray(sc["indptr"]), self.colmax,
+                            len(self.pids), ids, min(k, len(self.pids)), allowed)
+        return self.pids[top], scores
 
     def position_mask(self, pids: set[int]) -> np.ndarray:
+        if self._pos is None:
+            self._pos = {int(p): i for i, p in enumerate(self.pids)}
         mask = np.zeros(len(self.pids), dtype=bool)
         for p in pids:
             i = self._pos.get(p)
@@ -56,8 +59,10 @@ class BM25Index:
         folder.mkdir(parents=True, exist_ok=True)
         self.retriever.save(str(folder))
         np.save(folder / "pids.npy", self.pids)
+        np.save(folder / "colmax.npy", self.colmax)
 
     @classmethod
     def load(cls, folder: Path, mmap: bool = False) -> "BM25Index":
         r = bm25s.BM25.load(str(folder), mmap=mmap)
-        return cls(r, np.load(folder / "pids.npy"))
+        cm = folder / "colmax.npy"  # absent in builds made before pruned search existed
+        return cls(r, np.load(folder / "pids.npy"), np.load(cm) if cm.exists() else None)
