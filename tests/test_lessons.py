@@ -182,3 +182,22 @@ def test_similar_cases_and_search_facets(seed_home, tmp_path):
         assert sum(counts["fiscal_year"].values()) == n_docs
         plain = facet_counts(hits)  # without a store: from the hits' own metadata
         assert sum(plain["fiscal_year"].values()) == n_docs
+
+
+def test_agency_prefilter_matches_full_pattern():
+    """find_agencies compiles only the alternatives whose literal anchor is in the text;
+    it must find exactly what the full 200-way alternation finds."""
+    import re
+
+    from corpus.seeds import bundled_seeds
+    from km_search.lessons import facets as F
+
+    full = re.compile("|".join(f"(?P<a{i}>{a[0]})" for i, a in enumerate(F._alts)))
+    texts = [d.title + " " + d.body for d in bundled_seeds()]
+    texts += ["สำนักงาน ก.พ.ร. และกรมการปกครอง กระทรวงมหาดไทย (สป.มท.) กับ อ.ก.พ.ร. และ OPDC"]
+    found = 0
+    for t in texts:
+        want = [(F._AGENCY_GROUP[m.lastgroup], m.start(), m.end()) for m in full.finditer(t)]
+        assert F.find_agencies(t) == want
+        found += len(want)
+    assert found > 5

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Iterable
@@ -167,23 +168,35 @@ AGENCIES: tuple[Agency, ...] = MINISTRIES + DEPARTMENTS
 AGENCY_BY_NAME: dict[str, Agency] = {a.name: a for a in AGENCIES}
 
 _THAI_CHAR = "\u0e00-\u0e7f"
-_alts: list[tuple[str, str]] = []  # (regex alternative, canonical name)
+_alts: list[tuple[str, str, str]] = []  # (regex alternative, canonical name, literal anchor)
 for _a in AGENCIES:
     for _full in (_a.name, *_a.aliases):
-        _alts.append((re.escape(_full).replace(r"\ ", r"\s*"), _a.name))
+        _alts.append((re.escape(_full).replace(r"\ ", r"\s*"), _a.name,
+                      max(_full.split(), key=len)))
     for _ab in _a.abbrs:
         if _ab.isascii():
-            _alts.append((rf"(?<![A-Za-z]){re.escape(_ab)}(?![A-Za-z])", _a.name))
+            _alts.append((rf"(?<![A-Za-z]){re.escape(_ab)}(?![A-Za-z])", _a.name, _ab))
         else:  # Thai abbreviation: not inside a longer abbreviation or word (อ.ก.พ.ร., ครม.)
-            _alts.append((rf"(?<![{_THAI_CHAR}.]){re.escape(_ab)}(?![\u0e01-\u0e2e])", _a.name))
+            _alts.append((rf"(?<![{_THAI_CHAR}.]){re.escape(_ab)}(?![\u0e01-\u0e2e])", _a.name, _ab))
 _alts.sort(key=lambda t: len(t[0]), reverse=True)  # longest first: สป.มท. before มท.
-_AGENCY_RX = re.compile("|".join(f"(?P<a{i}>{alt})" for i, (alt, _) in enumerate(_alts)))
-_AGENCY_GROUP = {f"a{i}": name for i, (_, name) in enumerate(_alts)}
+_AGENCY_GROUP = {f"a{i}": name for i, (_, name, _) in enumerate(_alts)}
+
+
+@lru_cache(maxsize=512)
+def _agency_rx(present: tuple[int, ...]) -> re.Pattern:
+    """The alternation restricted to alternatives whose anchor occurs in the text. An
+    absent anchor means that alternative cannot match, so the matches are the same as
+    with the full 200-way pattern, which cost ~60 ms per search response on 10 hits."""
+    return re.compile("|".join(f"(?P<a{i}>{_alts[i][0]})" for i in present))
 
 
 def find_agencies(text: str) -> list[tuple[str, int, int]]:
     """(canonical name, start, end) for every agency mention, longest match first."""
-    return [(_AGENCY_GROUP[m.lastgroup], m.start(), m.end()) for m in _AGENCY_RX.finditer(text)]
+    present = tuple(i for i, alt in enumerate(_alts) if alt[2] in text)
+    if not present:
+        return []
+    return [(_AGENCY_GROUP[m.lastgroup], m.start(), m.end())
+            for m in _agency_rx(present).finditer(text)]
 
 
 def agencies_in(text: str) -> list[str]:
