@@ -4,20 +4,9 @@ from __future__ import annotations
 import io
 import re
 
+from km_search.thai.dates import thai_date
+
 from .schemas import ExportIn
-
-_THAI_MONTHS = ["มกราคม", "กุมภาพันธ์", "มีนาคม", "เมษายน", "พฤษภาคม", "มิถุนายน", "กรกฎาคม",
-                "สิงหาคม", "กันยายน", "ตุลาคม", "พฤศจิกายน", "ธันวาคม"]
-
-
-def thai_date(iso: str | None) -> str:
-    """2021-12-08 -> '8 ธันวาคม พ.ศ. 2564'."""
-    m = re.match(r"^(\d{4})-(\d{2})-(\d{2})$", iso or "")
-    if not m:
-        return ""
-    y, mo, d = int(m[1]), int(m[2]), int(m[3])
-    return f"{d} {_THAI_MONTHS[mo - 1]} พ.ศ. {y + 543}" if 1 <= mo <= 12 else ""
-
 
 def date_line(published: str | None, raw: str) -> str:
     be = raw or thai_date(published)

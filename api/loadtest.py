@@ -23,6 +23,13 @@ QUERIES = ["ปัจจัยความสำเร็จของขอน�
            "Andaman hub medical network", "รางวัลคุณภาพการบริหารจัดการภาครัฐ", "สูตรแกงเขียวหวาน"]
 
 
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 for a local test or benchmark server."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, max(0, round(p / 100 * len(xs)) - 1))]
@@ -84,9 +91,7 @@ def main() -> None:
         from api import create_app
         from km_search.settings import load_config
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         srv = uvicorn.Server(uvicorn.Config(create_app(load_config(home=a.home), warm=True),
                                             host="127.0.0.1", port=port, log_level="warning"))
         threading.Thread(target=srv.run, daemon=True).start()

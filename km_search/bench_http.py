@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -28,12 +27,11 @@ from indexer import passages as P
 from km_search import indexdir
 from km_search.models import Chunk, Document
 from km_search.settings import Config
+from km_search.thai.dates import thai_date
 from km_search.thai.provinces import PROVINCES
 
 MODES = ("bm25", "dense", "hybrid")
 DOC_PASSAGES = (1, 6)  # each bench document holds this many resampled passages (inclusive)
-_TH_MONTHS = ("มกราคม", "กุมภาพันธ์", "มีนาคม", "เมษายน", "พฤษภาคม", "มิถุนายน", "กรกฎาคม",
-              "สิงหาคม", "กันยายน", "ตุลาคม", "พฤศจิกายน", "ธันวาคม")
 _PUBLISHERS = ("สำนักงาน ก.พ.ร.", "กรมการพัฒนาชุมชน", "กรมส่งเสริมการปกครองท้องถิ่น",
                "กระทรวงสาธารณสุข", "สำนักงานสถิติแห่งชาติ", "สำนักงานจังหวัด{province}")
 
@@ -42,11 +40,6 @@ def copy_tokens(tokens: list[str], j: int) -> list[str]:
     """Tokens of the j-th resampled copy: its base passage's plus a unique marker word, so
     BM25 sees distinct documents. The in-process index and passages.db must agree."""
     return tokens + [f"b{j}"]
-
-
-def thai_date(d: date) -> str:
-    """A date as Thai pages write it (Buddhist Era), e.g. "8 ธันวาคม พ.ศ. 2564"."""
-    return f"{d.day} {_TH_MONTHS[d.month - 1]} พ.ศ. {d.year + 543}"
 
 
 def _documents(pick: np.ndarray, titles: Sequence[str], seed: int
@@ -67,7 +60,7 @@ def _documents(pick: np.ndarray, titles: Sequence[str], seed: int
         day = date(2015, 1, 1) + timedelta(days=int(days[d]))
         yield Document(doc_id=f"bench-{d:07d}", title=titles[pick[j]], body="", hash=f"bench-{d}",
                        publisher=_PUBLISHERS[pubs[d]].format(province=prov), provinces=[prov],
-                       published=day.isoformat(), published_raw=thai_date(day),
+                       published=day.isoformat(), published_raw=thai_date(day.isoformat()),
                        source="bench", fetched_at=""), span
         j, d = span.stop, d + 1
 
@@ -137,12 +130,6 @@ class Server:
     startup_s: float
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _server_env(cfg: Config, home: Path) -> dict[str, str]:
     """The bench's resolved settings as KM_SEARCH_* variables, so the server searches with
     exactly the same candidates, fusion and model (from the same models folder)."""
@@ -199,7 +186,9 @@ def _stop(proc: subprocess.Popen, timeout: float = 20) -> None:
 def serving(cfg: Config, home: Path, timeout: float = 900) -> Iterator[Server]:
     """`km-search serve` on ``home`` at a free 127.0.0.1 port, stopped on exit even on
     errors. start-up time runs from launching the process to the first healthy answer."""
-    port, log_path = _free_port(), home / "serve.log"
+    from api.loadtest import free_port
+
+    port, log_path = free_port(), home / "serve.log"
     t0 = time.perf_counter()
     with open(log_path, "wb") as logf:  # a file, not a pipe: the access log never blocks it
         proc = subprocess.Popen([sys.executable, "-m", "km_search.cli", "serve", "--home", str(home),

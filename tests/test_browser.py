@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from api.loadtest import free_port
 from conftest import ROOT, make_config
 
 pytestmark = pytest.mark.browser
@@ -28,12 +28,6 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(seed_home, embedder, tmp_path_factory):
     import uvicorn
@@ -42,7 +36,7 @@ def server(seed_home, embedder, tmp_path_factory):
 
     home = tmp_path_factory.mktemp("browserhome") / "home"
     shutil.copytree(seed_home, home, symlinks=True)
-    port = _free_port()
+    port = free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(make_config(home), embedder), host="127.0.0.1",
                                         port=port, log_level="warning"))
     th = threading.Thread(target=srv.run, daemon=True)

@@ -1020,24 +1020,34 @@ def build_model_dir(
                 )
 
         tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-        old: pathlib.Path | None = None
         try:
             _populate(tmp, data, digest)
-            os.chmod(tmp, 0o755)
-            if dest.exists():
-                old = pathlib.Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
-                os.rmdir(old)
-                os.rename(dest, old)
-            os.rename(tmp, dest)
-            _fsync_dir(dest.parent)
+            replace_dir(tmp, dest)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
-            if old is not None and old.exists() and not dest.exists():
-                os.rename(old, dest)  # put the previous build back
             raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     return dest
+
+
+def replace_dir(tmp: pathlib.Path, dest: pathlib.Path) -> None:
+    """Swap the finished folder ``tmp`` in as ``dest``. An existing ``dest`` is moved
+    aside first, put back if the swap fails, and deleted only once the new one is in
+    place, so readers always find a complete build."""
+    os.chmod(tmp, 0o755)
+    old: pathlib.Path | None = None
+    try:
+        if dest.exists():
+            old = pathlib.Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+            os.rmdir(old)
+            os.rename(dest, old)
+        os.rename(tmp, dest)
+        _fsync_dir(dest.parent)
+    except BaseException:
+        if old is not None and old.exists() and not dest.exists():
+            os.rename(old, dest)  # put the previous build back
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def ensure_model_dir(dest: pathlib.Path) -> pathlib.Path:

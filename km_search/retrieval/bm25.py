@@ -19,8 +19,9 @@ class BM25Index:
     def __init__(self, retriever: bm25s.BM25, pids: np.ndarray, colmax: np.ndarray | None = None):
         self.retriever = retriever
         self.pids = pids
-        sc = retriever.scores
-        self.colmax = colmax if colmax is not None else column_max(sc["data"], sc["indptr"])
+        sc = retriever.scores  # np.asarray: plain views of the memory maps (no copy)
+        self._csc = tuple(np.asarray(sc[k]) for k in ("data", "indices", "indptr"))
+        self.colmax = colmax if colmax is not None else column_max(self._csc[0], self._csc[2])
         self._pos: dict[int, int] | None = None  # built on first filtered search
 
     @classmethod
@@ -39,9 +40,7 @@ class BM25Index:
         ids = self.retriever.get_tokens_ids(query_tokens)
         if not ids or len(self.pids) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        sc = self.retriever.scores  # np.asarray: plain views of the memory maps (no copy)
-        top, scores = top_k(np.asarray(sc["data"]), np.asarray(sc["indices"]),
-                            np.asarray(sc["indptr"]), self.colmax,
+        top, scores = top_k(*self._csc, self.colmax,
                             len(self.pids), ids, min(k, len(self.pids)), allowed)
         return self.pids[top], scores
 

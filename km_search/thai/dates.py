@@ -67,3 +67,15 @@ def parse_thai_date(text: str) -> str | None:
     """ISO C.E. date of the first date in ``text``, or None."""
     found = find_date(text)
     return found[0] if found else None
+
+
+_TH_MONTH_NAMES = [m for m in _MONTHS if not m.endswith(".")]  # full names, in month order
+
+
+def thai_date(iso: str | None) -> str:
+    """The Buddhist-Era form Thai pages write: 2021-12-08 -> '8 ธันวาคม พ.ศ. 2564'."""
+    m = re.match(r"^(\d{4})-(\d{2})-(\d{2})$", iso or "")
+    if not m:
+        return ""
+    y, mo, d = int(m[1]), int(m[2]), int(m[3])
+    return f"{d} {_TH_MONTH_NAMES[mo - 1]} พ.ศ. {y + 543}" if 1 <= mo <= 12 else ""
