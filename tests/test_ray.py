@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
 import subprocess
 import sys
@@ -12,6 +13,9 @@ import pytest
 
 os.environ.setdefault("RAY_AUTH_MODE", "token")  # before Ray reads its settings
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# The test cluster brings its own token: a fresh machine has no ~/.ray/auth_token, and
+# `ray start --head` refuses token mode without one (it does not generate it).
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 ray = pytest.importorskip("ray")
 
 from conftest import MODELS, make_config  # noqa: E402
@@ -26,8 +30,8 @@ RAY = str(Path(sys.executable).with_name("ray"))
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ray")
-    # Ray 2.5x+ secures clusters with a token (~/.ray/auth_token, written by the head);
-    # every node and the driver must run in token mode to join.
+    # Ray 2.5x+ secures clusters with a token; every node and the driver run in token
+    # mode with the same RAY_AUTH_TOKEN (set above) to join.
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token",
                KM_SEARCH_MODELS_DIR=str(MODELS))
     port = "6391"
