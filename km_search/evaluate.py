@@ -71,8 +71,10 @@ def _build(cfg: Config, home: Path, docs, log) -> "object":
     from km_search.search import Searcher
     from km_search.settings import load_config
 
-    # Share the main embedding cache: eval re-runs never re-embed.
-    sub = load_config(**{**cfg.values, "home": str(home), "embed_cache": str(cfg.cache_db)})
+    # Share the main embedding cache and model folder: eval re-runs never re-embed or
+    # rebuild the model.
+    sub = load_config(**{**cfg.values, "home": str(home), "embed_cache": str(cfg.cache_db),
+                         "models_dir": str(cfg.models_dir)})
     with DocumentStore(sub.corpus_db) as store:
         keep = {d.doc_id for d in docs}
         store.delete([d for d in store.hashes() if d not in keep])

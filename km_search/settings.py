@@ -38,10 +38,12 @@ SETTINGS: list[Setting] = [
             "distilled offline from the default on first use: 1,000+ passages/s on a CPU for "
             "bulk indexing, weaker dense retrieval; see 'Fast profile'), a "
             "sentence-transformers model name (needs internet once) or a local model folder."),
-    Setting("runtime", "onnx", "Runtime of the default model: 'onnx' (ONNX Runtime, a fused graph "
-            "exported once from the model folder; queries 3x and passages about 1.5-2x faster "
-            "than torch) or 'torch' (sentence-transformers only). Same "
-            "vectors either way, so one index serves both."),
+    Setting("runtime", "onnx-int8", "Runtime of the default model: 'onnx-int8' (ONNX Runtime on "
+            "a fused graph exported once from the model folder, weights quantised to int8: "
+            "passages ~2x and queries ~2.5x faster than fp32 ONNX, same MRR@10 on iapp valid), "
+            "'onnx' (the fused fp32 graph, 2x torch) or 'torch' (sentence-transformers only). "
+            "'onnx' and 'torch' give the same vectors and share an index; 'onnx-int8' needs "
+            "its own (`km-search index --rebuild` after switching)."),
     Setting("chunk_tokens", 180, "Target passage length in Thai/English words.", int),
     Setting("chunk_overlap", 1, "Sentences repeated between neighbouring passages.", int),
     Setting("max_per_doc", 2, "At most this many passages of one document in a result list.", int),

@@ -68,6 +68,12 @@ def test_search_get_and_post_agree_and_carry_dates_and_highlights(client):
     assert "2564" in top["published_raw"]
     assert top["highlights"] and all(0 <= a < b <= len(top["snippet"]) for a, b in top["highlights"])
     assert "ขอนแก่น" in [top["snippet"][a:b] for a, b in top["highlights"]]
+    # /search writes its JSON itself: it must still be exactly the declared SearchOut
+    from api.schemas import SearchOut
+
+    for body in (g, p):
+        assert SearchOut.model_validate(body).model_dump(mode="json") == body
+    assert set(g["hits"][0]) == set(client.app.openapi()["components"]["schemas"]["HitOut"]["properties"])
 
 
 def test_search_filters(client):
@@ -124,6 +130,12 @@ def test_page_and_security_headers(client):
     r = client.get("/")
     assert r.status_code == 200 and "app.js" in r.text
     assert "script-src 'self'" in r.headers["content-security-policy"]
+    s = client.get("/search", params={"q": "ขอนแก่น", "mode": "bm25"})
+    assert s.headers["x-content-type-options"] == "nosniff" and "content-security-policy" in s.headers
+    assert s.headers.get_list("referrer-policy") == ["no-referrer"]  # once, not duplicated
+    d = client.get("/docs")  # Swagger UI loads its own scripts: no CSP there
+    assert d.status_code == 200 and "content-security-policy" not in d.headers
+    assert d.headers["x-content-type-options"] == "nosniff"
     assert client.get("/static/app.js").status_code == 200
     assert "innerHTML" not in client.get("/static/app.js").text
     assert client.get("/docs").status_code == 200

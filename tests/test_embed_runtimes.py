@@ -1,4 +1,4 @@
-"""The fused ONNX Runtime graph and torch must give the same vectors."""
+"""Runtimes of the default model: fused fp32 ONNX = torch; int8 close to both."""
 import numpy as np
 import pytest
 
@@ -13,7 +13,8 @@ TEXTS = ["ปัจจัยความสำเร็จของขอนแ�
 
 
 def test_onnx_and_torch_runtimes_agree(embedder, tmp_path):
-    assert isinstance(embedder, OnnxEmbedder)  # the default runtime
+    assert isinstance(embedder, OnnxEmbedder) and "int8" in embedder.name  # the default runtime
+    embedder = get_embedder(make_config(tmp_path, runtime="onnx"))
     torch_emb = get_embedder(make_config(tmp_path, runtime="torch"))
     assert torch_emb.fingerprint == embedder.fingerprint  # one index serves both
     q_onnx, q_torch = embedder.encode_queries(TEXTS), torch_emb.encode_queries(TEXTS)
@@ -39,3 +40,26 @@ def test_onnx_graph_is_fused(embedder):
     g = onnx.load(str(embedder.model_dir / ONNX_FILE), load_external_data=False).graph
     ops = {n.op_type for n in g.node}
     assert {"Attention", "SkipLayerNormalization"} <= ops
+
+
+def test_int8_runtime_is_close_to_fp32_but_indexed_apart(tmp_path):
+    """onnx-int8: dynamic int8 of the fused graph; vectors within ~0.5% of fp32, so it gets
+    its own fingerprint (an fp32 index is refused rather than searched with them)."""
+    import onnx
+
+    from km_search.embed.onnx import INT8_FILE
+
+    fp32 = get_embedder(make_config(tmp_path, runtime="onnx"))
+    int8 = get_embedder(make_config(tmp_path, runtime="onnx-int8"))
+    assert int8.fingerprint != fp32.fingerprint and "int8" in int8.name
+    ops = {n.op_type for n in onnx.load(str(int8.model_dir / INT8_FILE)).graph.node}
+    assert {"DynamicQuantizeLinear", "MatMulInteger"} & ops and {"Attention", "QAttention"} & ops
+    p32, p8 = fp32.encode_passages(TEXTS), int8.encode_passages(TEXTS)
+    q32, q8 = fp32.encode_queries(TEXTS[:2]), int8.encode_queries(TEXTS[:2])
+    assert 0.99 < (p32 * p8).sum(1).min() < 0.99999  # close, yet really quantised
+    assert (q32 * q8).sum(1).min() > 0.99
+    # the same passage is nearest to each query under both
+    assert ((q32 @ p32.T).argmax(1) == (q8 @ p8.T).argmax(1)).all()
+    # a vector depends on its text alone, not on what else is encoded with it
+    alone = np.vstack([int8.encode_passages([t]) for t in TEXTS])
+    assert np.array_equal(alone, p8)

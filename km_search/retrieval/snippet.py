@@ -13,11 +13,23 @@ from km_search.thai.tokenize import engine_name
 
 
 def highlight_spans(text: str, query_tokens: set[str]) -> list[tuple[int, int]]:
+    """Spans of the words of ``text`` (segmented as at index time) that are query tokens.
+
+    The text is folded once and words are compared as slices of it: folding word by word
+    was 40 ``translate`` calls per hit, most of a BM25 query's time on small indexes. A
+    window holding no query token as a substring is not segmented at all.
+    """
+    folded = fold_digits(text)
+    same_length = len(folded) == len(text)
+    if same_length and not any(t in folded for t in query_tokens):
+        return []
     spans, off = [], 0
     for tok in word_tokenize(text, engine=engine_name()):
-        if tok.strip() and fold_digits(tok.strip()) in query_tokens:
-            spans.append((off, off + len(tok)))
-        off += len(tok)
+        n = len(tok)
+        word = folded[off:off + n].strip() if same_length else fold_digits(tok.strip())
+        if word and word in query_tokens:
+            spans.append((off, off + n))
+        off += n
     return spans
 
 
