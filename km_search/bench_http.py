@@ -261,7 +261,7 @@ def format_http_table(res: dict) -> str:
                    f"{ok[0]['requests_per_run']} GET /search per mode and concurrency after "
                    f"{ok[0]['warmup_per_run']} warm-up requests; query embedding included"),
                   f"{'passages':>10} {'start s':>7} {'RSS MB':>7} {'peak MB':>7} "
-                  + " ".join(f"{f'{m} c={c} p50/p99 [srv] (req/s)':>33}" for m, c in cols)]
+                  + " ".join(f"{f'{m} c={c} p50/p99 h (req/s)':>33}" for m, c in cols)]
     for r in rows:
         h = r["http"]
         if "error" in h:
@@ -271,12 +271,12 @@ def format_http_table(res: dict) -> str:
         for m, c in cols:
             x = h["load"][m][c]
             bad = "".join(f" {x[k]} {k}" for k in ("errors", "empty") if x[k])
-            cells.append(f"{x['p50_ms']:.1f}/{x['p99_ms']:.1f} [{x.get('server_p50_ms', 0):.1f}] "
+            cells.append(f"{x['p50_ms']:.1f}/{x['p99_ms']:.1f} h{x.get('server_p50_ms', 0):.1f} "
                          f"({x['req_per_s']:.0f}/s){bad}".rjust(33))
         lines.append(f"{r['passages']:>10,} {h['startup_s']:>7.1f} {h['server']['rss_mb']:>7.0f} "
                      f"{h['server']['peak_rss_mb']:>7.0f} " + " ".join(cells))
     if ok:
-        lines.append("latencies in ms over HTTP (client-side, end to end); [srv] = the handler's "
+        lines.append("latencies in ms over HTTP (client-side, end to end); h = the handler's "
                      "own p50 (took_ms); RSS of the server process after the load (VmRSS), "
                      "peak = VmHWM")
     return "\n".join(lines)

@@ -48,7 +48,7 @@ def _order(scores: np.ndarray, cand: np.ndarray, k: int) -> np.ndarray:
 
 
 def _lookup(indices, data, start: int, end: int, docs: np.ndarray) -> np.ndarray:
-    """Scores of one term for the given (sorted) passage positions; 0 where absent."""
+    """Scores of one term for the given passage positions (any order); 0 where absent."""
     col = indices[start:end]
     pos = np.searchsorted(col, docs)
     pos_c = np.minimum(pos, max(end - start - 1, 0))
@@ -98,7 +98,9 @@ def top_k(data, indices, indptr, colmax: np.ndarray, n_docs: int, term_ids: list
         _add(acc, col, data[s:e], w)
         if reach[m] <= rest_ub[m]:
             continue  # θ cannot beat the bound of the remaining terms yet
-        cand = np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
+        # disjoint, each sorted; the union need not be (lookups bisect each posting list
+        # per passage, and ties are broken by position explicitly): sorting it was ~2 ms
+        cand = np.concatenate(parts) if len(parts) > 1 else parts[0]
         if allowed is not None:
             cand = cand[allowed[cand]]
         if len(cand) < k:
@@ -108,7 +110,7 @@ def top_k(data, indices, indptr, colmax: np.ndarray, n_docs: int, term_ids: list
         theta = float(-np.partition(-part, k - 1)[k - 1])
         if theta <= bound:
             continue
-        cand = cand[part + bound >= theta]  # still sorted
+        cand = cand[part + bound >= theta]
         for j in range(m + 1, len(terms)):  # the common terms, for the survivors only
             tj = int(terms[j])
             sj, ej = int(indptr[tj]), int(indptr[tj + 1])
