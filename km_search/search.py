@@ -7,6 +7,7 @@ callers that want the new one call :meth:`Searcher.reload_if_changed`.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from dataclasses import dataclass
 
@@ -177,11 +178,12 @@ class Searcher:
     def _hits(self, ranked, parts, qtokens: set[str], k: int, max_per_doc: int) -> list[Hit]:
         hits: list[Hit] = []
         per_doc: dict[str, int] = {}
-        for pid, score in ranked:
-            row = self.db.execute(
-                "SELECT p.*, d.url, d.publisher, d.published, d.published_raw, d.provinces "
-                "FROM passages p JOIN docs d ON d.doc_id = p.doc_id WHERE p.pid=?", (pid,)
-            ).fetchone()
+        rows: dict[int, sqlite3.Row] = {}
+        step = 2 * k  # rows fetched per query: one round trip for most searches
+        for i, (pid, score) in enumerate(ranked):
+            if i % step == 0:
+                rows = self._rows([p for p, _ in ranked[i:i + step]])
+            row = rows.get(pid)
             if row is None or per_doc.get(row["doc_id"], 0) >= max_per_doc:
                 continue
             per_doc[row["doc_id"]] = per_doc.get(row["doc_id"], 0) + 1
@@ -197,6 +199,15 @@ class Searcher:
             if len(hits) >= k:
                 break
         return hits
+
+    def _rows(self, pids: list[int]) -> dict[int, sqlite3.Row]:
+        """Display rows of passages by pid; the token column (as long as the text) is not read."""
+        marks = ",".join("?" * len(pids))
+        cur = self.db.execute(
+            "SELECT p.pid, p.doc_id, p.ordinal, p.title, p.text, d.url, d.publisher, d.published, "
+            "d.published_raw, d.provinces FROM passages p JOIN docs d ON d.doc_id = p.doc_id "
+            f"WHERE p.pid IN ({marks})", pids)
+        return {r["pid"]: r for r in cur}
 
     def doc_of(self, pid: int) -> str | None:
         row = self.db.execute("SELECT doc_id FROM passages WHERE pid=?", (pid,)).fetchone()

