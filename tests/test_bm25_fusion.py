@@ -138,3 +138,15 @@ def test_pruning_skips_common_postings(big_index):
         bm25_topk._lookup = real
     common = max(int(sc["indptr"][t + 1] - sc["indptr"][t]) for t in ids)
     assert calls and max(calls) < common  # common terms looked up for few passages only
+
+
+def test_fusion_weight_follows_the_model_unless_set(monkeypatch):
+    from km_search.settings import load_config
+
+    monkeypatch.delenv("KM_SEARCH_BM25_WEIGHT", raising=False)
+    monkeypatch.delenv("KM_SEARCH_MODEL", raising=False)
+    assert load_config().bm25_weight == 0.6
+    assert load_config(model="fast").bm25_weight == 0.8  # tuned for the static model
+    assert load_config(model="fast", bm25_weight=0.5).bm25_weight == 0.5
+    monkeypatch.setenv("KM_SEARCH_BM25_WEIGHT", "0.3")
+    assert load_config(model="fast").bm25_weight == 0.3
