@@ -42,8 +42,8 @@ SETTINGS: list[Setting] = [
             "a fused graph exported once from the model folder, weights quantised to int8: "
             "passages ~2x and queries ~2.5x faster than fp32 ONNX, same MRR@10 on iapp valid), "
             "'onnx' (the fused fp32 graph, 2x torch) or 'torch' (sentence-transformers only). "
-            "'onnx' and 'torch' give the same vectors and share an index; 'onnx-int8' needs "
-            "its own (`km-search index --rebuild` after switching)."),
+            "'onnx' and 'torch' give the same vectors and share an index; 'onnx-int8' has "
+            "its own (after switching, `km-search index` rebuilds it)."),
     Setting("chunk_tokens", 180, "Target passage length in Thai/English words.", int),
     Setting("chunk_overlap", 1, "Sentences repeated between neighbouring passages.", int),
     Setting("max_per_doc", 2, "At most this many passages of one document in a result list.", int),

@@ -10,6 +10,10 @@ graph 16.4 in batches of 2 (small batches waste no padding and stay in cache; 15
 and the embedding cache stay valid. Queries: p50 ~8 ms versus 24 ms on torch. Written
 to ``<model>/onnx/model-fused.onnx`` beside and renamed into place; torch is imported
 only to export.
+
+The default runtime, ``onnx-int8``, quantises that graph dynamically (see
+:func:`quantize_int8`): 30.5 passages/s against 14.0 on 32 whole iapp contexts, queries
+p50 ~2.8 ms, and no MRR@10 lost on the iapp valid split (dense .909 vs .908).
 """
 from __future__ import annotations
 
