@@ -96,6 +96,8 @@ class Searcher:
                 f"index at {build} is inconsistent (vectors {vectors.ntotal}x{vectors.d}, "
                 f"bm25 {len(bm25)}, passages {n}, manifest dim {man['model']['dim']}); "
                 "rebuild with `km-search index --rebuild`")
+        if self.cfg.nprobe > 0 and dense.kind(vectors) != "flat":
+            faiss.extract_index_ivf(vectors).nprobe = self.cfg.nprobe
         self.build, self.manifest = build, man
         self.vectors, self.bm25, self.db = vectors, bm25, db
 

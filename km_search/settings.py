@@ -61,6 +61,9 @@ SETTINGS: list[Setting] = [
             "shared by builds so no text is embedded twice."),
     Setting("flat_limit", 50000, "Exact (flat) FAISS search up to this many vectors; "
             "IVF-SQ8 beyond.", int),
+    Setting("nprobe", 0, "IVF lists searched per query; 0 = auto (~5% of the lists, 16-128). "
+            "Lower is faster at some recall: at 1M bench passages 32/64/128 gave recall@10 "
+            ".961/.963/.965 at 1.4/2.2/3.7 ms.", int),
     Setting("serve_host", "127.0.0.1", "Address `km-search serve` listens on (0.0.0.0 exposes it "
             "to the network)."),
     Setting("serve_port", 8000, "Port `km-search serve` listens on.", int),

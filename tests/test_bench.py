@@ -116,3 +116,26 @@ def test_ivf_recall_is_measured_against_exact(seed_home, embedder):
                          http=[])
     assert r["dense_kind"] == "ivf-sq8" and 0.0 <= r["recall@10_vs_exact"] <= 1.0
     assert "http" not in r and not Path(r["home"]).exists()
+
+
+def test_nprobe_setting_reaches_the_served_ivf_index(seed_home, embedder, tmp_path):
+    import faiss
+
+    from km_search.retrieval import dense
+    from km_search.search import Searcher
+
+    cfg = make_config(seed_home, flat_limit=1000)
+    vecs = np.random.default_rng(1).normal(size=(40, 384)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    base = bench.Base([Chunk("", 0, f"จังหวัดพังงา {i}", "t") for i in range(40)],
+                      [["จังหวัด", "พังงา"]] * 40, vecs,
+                      {"name": embedder.name, "dim": 384, "fingerprint": embedder.fingerprint})
+    r = bench.bench_size(4000, base, ["พังงา"] * 3, vecs[:3], cfg, log=lambda m: None, http=[],
+                         keep=tmp_path)
+    home = Path(r["home"])
+    auto = Searcher(make_config(home), embedder)
+    ivf = faiss.extract_index_ivf(auto.vectors)
+    assert ivf.nprobe == dense.auto_nprobe(ivf.nlist) != 5
+    tuned = Searcher(make_config(home, nprobe=5), embedder)
+    assert faiss.extract_index_ivf(tuned.vectors).nprobe == 5
+    assert len(tuned.search("จังหวัดพังงา", k=5, mode="dense")) == 5
