@@ -105,13 +105,19 @@ def test_serving_an_unloadable_home_fails_with_the_servers_reason(tmp_path):
     assert "Finished server process" in (home / "serve.log").read_text()  # stopped cleanly
 
 
+def _toy_base(embedder, n: int, seed: int, words: list[str]) -> bench.Base:
+    """n random unit vectors with one short Thai passage each (enough to train an IVF)."""
+    vecs = np.random.default_rng(seed).normal(size=(n, 384)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    return bench.Base([Chunk("", 0, f"{''.join(words)} {i}", "t") for i in range(n)],
+                      [words] * n, vecs,
+                      {"name": embedder.name, "dim": 384, "fingerprint": embedder.fingerprint})
+
+
 def test_ivf_recall_is_measured_against_exact(seed_home, embedder):
     cfg = make_config(seed_home, flat_limit=1000)
-    base_vecs = np.random.default_rng(0).normal(size=(50, 384)).astype(np.float32)
-    base_vecs /= np.linalg.norm(base_vecs, axis=1, keepdims=True)
-    base = bench.Base([Chunk("", 0, f"ขอนแก่นศึกษา {i}", "t") for i in range(50)],
-                      [["ขอนแก่น", "ศึกษา"]] * 50, base_vecs,
-                      {"name": embedder.name, "dim": 384, "fingerprint": embedder.fingerprint})
+    base = _toy_base(embedder, 50, 0, ["ขอนแก่น", "ศึกษา"])
+    base_vecs = base.vecs
     r = bench.bench_size(5000, base, ["ขอนแก่น"] * 5, base_vecs[:5], cfg, log=lambda m: None,
                          http=[])
     assert r["dense_kind"] == "ivf-sq8" and 0.0 <= r["recall@10_vs_exact"] <= 1.0
@@ -125,12 +131,8 @@ def test_nprobe_setting_reaches_the_served_ivf_index(seed_home, embedder, tmp_pa
     from km_search.search import Searcher
 
     cfg = make_config(seed_home, flat_limit=1000)
-    vecs = np.random.default_rng(1).normal(size=(40, 384)).astype(np.float32)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    base = bench.Base([Chunk("", 0, f"จังหวัดพังงา {i}", "t") for i in range(40)],
-                      [["จังหวัด", "พังงา"]] * 40, vecs,
-                      {"name": embedder.name, "dim": 384, "fingerprint": embedder.fingerprint})
-    r = bench.bench_size(4000, base, ["พังงา"] * 3, vecs[:3], cfg, log=lambda m: None, http=[],
+    base = _toy_base(embedder, 40, 1, ["จังหวัด", "พังงา"])
+    r = bench.bench_size(4000, base, ["พังงา"] * 3, base.vecs[:3], cfg, log=lambda m: None, http=[],
                          keep=tmp_path)
     home = Path(r["home"])
     auto = Searcher(make_config(home), embedder)
