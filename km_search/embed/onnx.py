@@ -18,6 +18,7 @@ p50 ~2.8 ms, and no MRR@10 lost on the iapp valid split (dense .909 vs .908).
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from pathlib import Path
 from typing import Callable, Sequence
@@ -108,6 +109,8 @@ def quantize_int8(model_dir: Path) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         tmp = out.with_suffix(f".{os.getpid()}.tmp")
+        root = logging.getLogger()  # the quantiser configures the root logger (DEBUG
+        saved = root.level, list(root.handlers)  # lines from bm25s followed): undo it
         try:
             quantize_dynamic(str(fused), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
                              reduce_range=True,
@@ -115,6 +118,8 @@ def quantize_int8(model_dir: Path) -> Path:
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
+            root.setLevel(saved[0])
+            root.handlers[:] = saved[1]
     return out
 
 
