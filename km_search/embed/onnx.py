@@ -44,16 +44,28 @@ def _fuse(raw: Path, out: Path, model_dir: Path) -> None:
     m.save_model_to_file(str(out))
 
 
-def export_onnx(model_dir: Path) -> Path:
-    """Export ``model_dir``'s encoder to a fused fp32 ONNX graph unless already there."""
-    out = model_dir / ONNX_FILE
+def _build_once(out: Path, make: Callable[[Path], None]) -> Path:
+    """``out``, made by ``make(tmp)`` unless already there: one process builds it (the
+    others wait on the lock and find it), into a temporary file renamed into place."""
     if out.exists():
         return out
     out.parent.mkdir(exist_ok=True)
     with open(out.parent / ".export.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if out.exists():
-            return out
+        if not out.exists():
+            tmp = out.with_suffix(f".{os.getpid()}.tmp")
+            try:
+                make(tmp)
+                os.replace(tmp, out)
+            finally:
+                tmp.unlink(missing_ok=True)
+    return out
+
+
+def export_onnx(model_dir: Path) -> Path:
+    """Export ``model_dir``'s encoder to a fused fp32 ONNX graph unless already there."""
+
+    def make(tmp: Path) -> None:
         import torch
         from transformers import AutoModel
 
@@ -69,23 +81,22 @@ def export_onnx(model_dir: Path) -> Path:
                 return self.m(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
         ids = torch.tensor([[0, 100, 200, 2]], dtype=torch.long)
-        raw = out.with_suffix(f".{os.getpid()}.raw")
-        tmp = out.with_suffix(f".{os.getpid()}.tmp")
-        with torch.no_grad():
-            torch.onnx.export(Encoder(model), (ids, torch.ones_like(ids)), str(raw),
-                              input_names=["input_ids", "attention_mask"],
-                              output_names=["last_hidden_state"],
-                              dynamic_axes={"input_ids": {0: "b", 1: "s"},
-                                            "attention_mask": {0: "b", 1: "s"},
-                                            "last_hidden_state": {0: "b", 1: "s"}},
-                              opset_version=17, dynamo=False)
+        raw = tmp.with_suffix(".raw")
         try:
+            with torch.no_grad():
+                torch.onnx.export(Encoder(model), (ids, torch.ones_like(ids)), str(raw),
+                                  input_names=["input_ids", "attention_mask"],
+                                  output_names=["last_hidden_state"],
+                                  dynamic_axes={"input_ids": {0: "b", 1: "s"},
+                                                "attention_mask": {0: "b", 1: "s"},
+                                                "last_hidden_state": {0: "b", 1: "s"}},
+                                  opset_version=17, dynamo=False)
             _fuse(raw, tmp, Path(model_dir))
-            os.replace(tmp, out)
-            (out.parent / "model.onnx").unlink(missing_ok=True)  # the older unfused export
         finally:
             raw.unlink(missing_ok=True)
-            tmp.unlink(missing_ok=True)
+
+    out = _build_once(Path(model_dir) / ONNX_FILE, make)
+    (out.parent / "model.onnx").unlink(missing_ok=True)  # the older unfused export
     return out
 
 
@@ -97,30 +108,23 @@ def quantize_int8(model_dir: Path) -> Path:
     before Ice Lake) the u8*s8 dot products saturate on full-range weights and the vectors
     drift; with it the cosine to fp32 stays ~0.997 (measured on iapp passages).
     """
-    out = Path(model_dir) / INT8_FILE
-    if out.exists():
-        return out
     fused = export_onnx(Path(model_dir))
-    with open(out.parent / ".export.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if out.exists():
-            return out
+
+    def make(tmp: Path) -> None:
         import onnx
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        tmp = out.with_suffix(f".{os.getpid()}.tmp")
         root = logging.getLogger()  # the quantiser configures the root logger (DEBUG
         saved = root.level, list(root.handlers)  # lines from bm25s followed): undo it
         try:
             quantize_dynamic(str(fused), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
                              reduce_range=True,
                              extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-            os.replace(tmp, out)
         finally:
-            tmp.unlink(missing_ok=True)
             root.setLevel(saved[0])
             root.handlers[:] = saved[1]
-    return out
+
+    return _build_once(Path(model_dir) / INT8_FILE, make)
 
 
 class OnnxEmbedder(Embedder):
@@ -146,7 +150,6 @@ class OnnxEmbedder(Embedder):
         # a function of the text alone (the embedding cache and Ray builds rely on that)
         # and is also the fastest here: 31 passages/s against 27 in pairs.
         self.batch_size = 1 if int8 else batch_size
-        self.int8 = int8
         self.model_dir = Path(model_dir)
 
     def _run(self, texts: list[str]) -> np.ndarray:
