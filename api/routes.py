@@ -15,7 +15,7 @@ from indexer import passages as P
 from km_search.models import Hit
 from km_search.search import clean_query
 
-from . import answer as A
+from km_search import answer as A
 from .export import date_line, to_docx, to_markdown
 from .schemas import (ChatIn, ChatOut, Citation, ExportIn, FeedbackIn, FilterIn, HitOut, Mode,
                       SearchIn, SearchOut)
@@ -99,9 +99,8 @@ def chat(request: Request, body: ChatIn) -> ChatOut:
     svc = _svc(request)
     searcher = svc.get()
     question = clean_query(body.question, searcher.cfg.max_query_chars)
-    hits = searcher.search(question, k=max(body.k, 4), filters=body.filters.to_filters())
-    ans = A.answer(question, [h.model_dump() for h in body.history], hits, svc.cfg,
-                   body.generate)
+    ans, hits = A.ask(searcher, question, k=body.k, filters=body.filters.to_filters(),
+                      history=[h.model_dump() for h in body.history], generate=body.generate)
     cites = [Citation(n=i, doc_id=h.doc_id, chunk_id=h.chunk_id, title=h.title, url=h.url,
                       link=A.passage_link(h), publisher=h.publisher, published=h.published,
                       published_raw=h.published_raw) for i, h in enumerate(ans.cited, 1)]

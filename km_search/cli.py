@@ -172,6 +172,42 @@ def search(query: str = typer.Argument(..., help="Question or keywords, Thai or 
 
 @app.command()
 @_guard
+def ask(question: str = typer.Argument(..., help="A question, Thai or English ('-' reads it from "
+                                       "standard input)."),
+        k: int = typer.Option(5, "-k", help="Passages to search (at least 4 are read)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the answer and citations as JSON."),
+        generate: Optional[bool] = typer.Option(None, "--generate/--extractive",
+                                                help="Use the llm_url endpoint (default: when set)."),
+        province: Optional[str] = typer.Option(None), publisher: Optional[str] = typer.Option(None),
+        home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
+    """Answer a question with cited sentences: the same answer as POST /chat."""
+    from km_search.answer import ask as ask_, passage_link
+    from km_search.search import Filters, Searcher, clean_query
+
+    cfg = load_config(home=str(home) if home else None)
+    if question == "-":
+        question = sys.stdin.read(cfg.max_query_chars + 1)
+    question = clean_query(question, cfg.max_query_chars)
+    ans, _ = ask_(Searcher(cfg), question, k=k, filters=Filters(None, None, publisher, province),
+                  generate=generate)
+    cites = [{"n": i, "doc_id": h.doc_id, "chunk_id": h.chunk_id, "title": h.title, "url": h.url,
+              "link": passage_link(h)} for i, h in enumerate(ans.cited, 1)]
+    if as_json:
+        sys.stdout.write(json.dumps({"question": question, "answer": ans.text, "found": ans.found,
+                                     "mode": ans.mode, "note": ans.note, "citations": cites},
+                                    ensure_ascii=False, indent=1) + "\n")
+        return
+    from rich.markup import escape
+    out.print(escape(ans.text), highlight=False)
+    if ans.note:
+        err.print(f"[yellow]note:[/] {escape(ans.note)}")
+    for c in cites:
+        mark = escape(f"[{c['n']}]")
+        out.print(f"  {mark} {escape(c['title'])}  [dim]{escape(c['link'])}[/]", highlight=False)
+
+
+@app.command()
+@_guard
 def info(verify: bool = typer.Option(False, help="Also check every index file's checksum."),
          home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
     """Show settings, the document store and the live index."""

@@ -233,6 +233,7 @@ def test_generative_mode_through_a_local_stub_and_fallback(api_home, embedder):
             "mode"] == "extractive"
     finally:
         srv.shutdown()
+        srv.server_close()  # the port now refuses connections: the fallback is immediate
     down = c.post("/chat", json={"question": "success factors for Khon Kaen Study"}).json()
     assert down["mode"] == "extractive" and down["found"] and "unavailable" in down["note"]
 

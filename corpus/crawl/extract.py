@@ -17,7 +17,7 @@ from corpus.ingest import IngestError, _docx, _pdf
 from km_search.thai import find_date, normalize
 
 from .config import Source
-from .pdfrepair import repair_thai_pdf_text
+from km_search.thai.pdfrepair import repair_thai_pdf_text
 
 _ALIASES = {"windows-874": "cp874", "x-windows-874": "cp874", "tis-620": "cp874",
             "tis620": "cp874", "iso-8859-11": "cp874", "x-mac-thai": "cp874"}

@@ -14,15 +14,14 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-
-import httpx
+from typing import Any
 
 from km_search.models import Hit
 from km_search.search import query_tokens
 from km_search.settings import Config
 from km_search.thai import split_sentences, tokenize
 
-log = logging.getLogger("km_search.api")
+log = logging.getLogger("km_search.answer")
 
 NO_ANSWER = {"th": "ไม่พบคำตอบที่ดีพอในคลังความรู้ ลองถามด้วยคำอื่นหรือปรับตัวกรอง",
              "en": "No good answer found in the knowledge base. Try other words or loosen the filters."}
@@ -59,6 +58,7 @@ class Answer:
     mode: str  # "extractive" | "generative" | "none"
     cited: list[Hit] = field(default_factory=list)  # citation n = index + 1
     note: str = ""
+    evidence: list[tuple[str, Hit]] = field(default_factory=list)  # chosen sentences
 
 
 def _content_tokens(text: str) -> set[str]:
@@ -123,50 +123,47 @@ def extractive(question: str, hits: list[Hit], cfg: Config) -> Answer:
         if h not in cited:
             cited.append(h)
         parts.append(f"{sent} [{cited.index(h) + 1}]")
-    return Answer(" ".join(parts), True, "extractive", cited)
+    return Answer(" ".join(parts), True, "extractive", cited,
+                  evidence=[(c[3], c[4]) for c in chosen])
 
 
-def generative(question: str, history: list[dict], hits: list[Hit], cfg: Config) -> Answer:
-    """Ask the configured endpoint; fall back to the extractive answer on any failure."""
+def generative(question: str, history: list, hits: list[Hit], cfg: Config) -> Answer:
+    """Ask the configured endpoint with the extractive answer's evidence; fall back to the
+    extractive answer on any failure."""
+    from .llm import LLMClient, LLMError, build_messages, renumber_citations
+
     fallback = extractive(question, hits, cfg)
     good = strong_hits(hits, cfg, question)
     if not good:
         return fallback
     lang = lang_of(question)
-    sources = "\n\n".join(f"[{i}] {h.title}\n{h.text}" for i, h in enumerate(good, 1))
-    system = ("You answer questions about Thai public-sector knowledge management using ONLY "
-              "the numbered passages given. Cite every sentence with its passage number like "
-              "[1]. If the passages do not answer the question, reply exactly NO_ANSWER. "
-              f"Answer in {'Thai' if lang == 'th' else 'English'}.")
-    messages = [{"role": "system", "content": system}]
-    for turn in history[-6:]:
-        if turn.get("role") in ("user", "assistant") and turn.get("content"):
-            messages.append({"role": turn["role"], "content": str(turn["content"])[:2000]})
-    messages.append({"role": "user", "content": f"Passages:\n{sources}\n\nQuestion: {question}"})
-    headers = {"Authorization": f"Bearer {cfg.llm_api_key}"} if cfg.llm_api_key else {}
+    sources = [f"{h.title}\n{h.text}" for h in good]
+    evidence = [f"{s} [{good.index(h) + 1}]" for s, h in fallback.evidence if h in good]
     try:
-        r = httpx.post(cfg.llm_url.rstrip("/") + "/chat/completions", headers=headers,
-                       timeout=cfg.llm_timeout, json={"model": cfg.llm_model, "messages": messages,
-                                                      "temperature": 0})
-        r.raise_for_status()
-        text = str(r.json()["choices"][0]["message"]["content"]).strip()
-    except Exception as e:  # network, HTTP status, malformed JSON: all fall back
+        with LLMClient(cfg) as client:
+            text = client.complete(build_messages(question, history, sources, evidence, lang))
+    except LLMError as e:
         log.warning("generative answer failed (%s); using the extractive one", e)
         fallback.note = "generative endpoint unavailable; extractive answer shown"
         return fallback
     if not text or "NO_ANSWER" in text:
         return Answer(NO_ANSWER[lang], False, "none")
-    used = sorted({int(n) for n in re.findall(r"\[(\d+)\]", text) if 1 <= int(n) <= len(good)})
+    text, used = renumber_citations(text, len(good))
     if not used:  # an uncited answer is not trusted
         fallback.note = "generative answer had no citations; extractive answer shown"
         return fallback
-    renumber = {old: new for new, old in enumerate(used, 1)}
-    text = re.sub(r"\s*\[(\d+)\]", lambda m: f" [{renumber[int(m[1])]}]" if int(m[1]) in renumber
-                  else "", text).strip()
     return Answer(text, True, "generative", [good[i - 1] for i in used])
 
 
-def answer(question: str, history: list[dict], hits: list[Hit], cfg: Config,
+def answer(question: str, history: list, hits: list[Hit], cfg: Config,
            generate: bool | None = None) -> Answer:
     use_llm = bool(cfg.llm_url) if generate is None else (generate and bool(cfg.llm_url))
     return generative(question, history, hits, cfg) if use_llm else extractive(question, hits, cfg)
+
+
+def ask(searcher: Any, question: str, k: int = 5, filters: Any = None, history: list | None = None,
+        generate: bool | None = None) -> tuple[Answer, list[Hit]]:
+    """Search and answer: what /chat and `km-search ask` both run (the question must
+    already be cleaned with :func:`km_search.search.clean_query`)."""
+    hits = searcher.search(question, k=max(k, 4), filters=filters)
+    return answer(question, history or [], hits, searcher.cfg, generate), hits

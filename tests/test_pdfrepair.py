@@ -5,7 +5,7 @@ import difflib
 import json
 from pathlib import Path
 
-from corpus.crawl.pdfrepair import repair_thai_pdf_text
+from km_search.thai.pdfrepair import repair_thai_pdf_text
 
 PAIRS = [json.loads(line) for line in
          (Path(__file__).parent / "fixtures" / "pdf_repair_pairs.jsonl").read_text(encoding="utf-8").splitlines()
