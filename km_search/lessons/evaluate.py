@@ -17,11 +17,14 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
-from .cards import LessonCard, extract_card
+from km_search.models import Document
+
+from .cards import _DEFAULT, LessonCard, extract_card
 
 DEFAULT_LABELS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "lessons_labels.json"
+HELDOUT_DIR = Path(__file__).resolve().parents[1] / "data" / "heldout"
 VALUE_FIELDS = ("programmes", "agencies", "provinces", "figures")
 PHRASE_FIELDS = ("success_factors", "recommendations", "obstacles")
 ORDER = (*VALUE_FIELDS[:3], "success_factors", "figures", "people", "roles", "recommendations",
@@ -111,6 +114,35 @@ def evaluate_seeds(path: Path | str = DEFAULT_LABELS) -> dict[str, PR]:
     from corpus.seeds import bundled_seeds
 
     return evaluate([extract_card(d) for d in bundled_seeds()], load_labels(path))
+
+
+def heldout_documents(folder: Path = HELDOUT_DIR) -> list[Document]:
+    """The report-style documents written for evaluation only (never used to choose a
+    rule or constant); doc_id = file name."""
+    docs = []
+    for f in sorted(folder.glob("*.txt")):
+        body = f.read_text(encoding="utf-8")
+        title = body.split("\n", 1)[0].strip()
+        docs.append(Document(doc_id=f.name, title=title, body=body, url="", provinces=[]))
+    return docs
+
+
+def evaluate_heldout(roles: Any = _DEFAULT, folder: Path = HELDOUT_DIR) -> dict[str, PR]:
+    """Lesson fields on the held-out documents, plus their cases: ``cases`` scores the
+    case provinces a card splits into, ``case_factors`` the factor phrases found in the
+    right case's scoped card."""
+    labels = load_labels(folder / "labels.json")
+    total = {f: PR() for f in (*PHRASE_FIELDS, "cases", "case_factors")}
+    for doc in heldout_documents(folder):
+        card, label = extract_card(doc, roles), labels[doc.doc_id]
+        for f in PHRASE_FIELDS:
+            total[f].add(_phrases([i.text for i in card.items(f)], label.get(f, [])))
+        total["cases"].add(_values(card.cases(), label.get("cases", [])))
+        for prov, phrases in label.get("case_factors", {}).items():
+            items = [i.text for i in card.scoped(prov).success_factors] if prov in card.cases() else []
+            pr = _phrases(items, phrases)
+            total["case_factors"].add(PR(0, 0, pr.tp_r, pr.n_gold))
+    return total
 
 
 def format_table(res: dict[str, PR]) -> str:
