@@ -14,6 +14,8 @@ from km_search.models import Chunk
 from km_search.thai.dates import parse_thai_date
 from km_search.thai.provinces import PROVINCES
 
+pytestmark = pytest.mark.slow  # runs the benchmark
+
 MODES = ("bm25", "dense", "hybrid")
 
 

@@ -24,6 +24,8 @@ from corpus.store import DocumentStore  # noqa: E402
 from km_search import indexdir  # noqa: E402
 from km_search.search import Searcher  # noqa: E402
 
+pytestmark = pytest.mark.slow  # starts a Ray cluster
+
 RAY = str(Path(sys.executable).with_name("ray"))
 
 

