@@ -47,7 +47,7 @@ def fake_config(home: Path, **kw):
 
 def _seed_index(home: Path, cfg, emb) -> Path:
     from corpus.seeds import bundled_seeds
-    from corpus.store import DocumentStore
+    from km_search.docstore import DocumentStore
     from indexer import update_index
 
     with DocumentStore(cfg.corpus_db) as store:

@@ -250,7 +250,7 @@ def test_no_index_is_reported_not_crashed(tmp_path, fake_embedder):
 
 def test_a_finished_rebuild_is_picked_up(fake_work_home, fake_embedder):
     from api import create_app
-    from corpus.store import DocumentStore
+    from km_search.docstore import DocumentStore
     from indexer import update_index
     from km_search.models import Document
 
@@ -291,7 +291,7 @@ def test_lessons_endpoints_and_search_facets(client):
 def test_feedback_judgements_are_scored_by_eval(client, seed_home, tmp_path):
     """Users' thumbs become a test set: /feedback/judgements.jsonl -> km-search eval."""
     from conftest import make_config
-    from km_search.evaluate import format_table, load_judgements, run_judgements
+    from bench.evaluate import format_table, load_judgements, run_judgements
 
     q = "คู่เสี่ยว เกี่ยวก้อย แก้ปัญหาความยากจน"
     client.post("/feedback", json={"query": q, "vote": 1, "target": "result", "doc_id": KK})

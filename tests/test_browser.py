@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from api.loadtest import free_port
+from bench.loadtest import free_port
 from conftest import ROOT, make_config
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -13,7 +13,7 @@ KK = "6fcee9b62a8409b7"
 
 
 def km(env, *args, input=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "km_search.cli", *args], env=env, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, input=input, timeout=timeout)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus.store import DocumentStore
+from km_search.docstore import DocumentStore
 from crawl_server import Server, sources_toml
 from km_search.settings import load_config
 

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from conftest import MODELS, ROOT, fake_config, make_config
-from corpus.store import DocumentStore
+from km_search.docstore import DocumentStore
 from indexer import update_index
 from km_search import indexdir
 from km_search.models import Document
