@@ -138,8 +138,8 @@ def test_nprobe_setting_reaches_the_served_ivf_index(seed_home, embedder, tmp_pa
                          keep=tmp_path)
     home = Path(r["home"])
     auto = Searcher(make_config(home), embedder)
-    ivf = faiss.extract_index_ivf(auto.vectors)
+    ivf = faiss.extract_index_ivf(auto.vectors.index)
     assert ivf.nprobe == dense.auto_nprobe(ivf.nlist) != 5
     tuned = Searcher(make_config(home, nprobe=5), embedder)
-    assert faiss.extract_index_ivf(tuned.vectors).nprobe == 5
+    assert faiss.extract_index_ivf(tuned.vectors.index).nprobe == 5
     assert len(tuned.search("จังหวัดพังงา", k=5, mode="dense")) == 5

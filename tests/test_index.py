@@ -122,7 +122,7 @@ def test_incremental_add_change_remove(fake_work_home, fake_embedder):
     assert s2.search("ธนาคารน้ำใต้ดิน", k=1, mode="bm25")[0].doc_id == new.doc_id
     assert s2.search("ปุ๋ยอินทรีย์ข้าวหอมมะลิ", k=3, mode="bm25") == []
     assert all(h.doc_id != KK for h in s2.search("ขอนแก่นศึกษา", k=10))
-    assert s2.vectors.ntotal == s2.manifest["counts"]["passages"]
+    assert s2.vectors.count() == s2.manifest["counts"]["passages"]
 
 
 def test_build_that_fails_midway_leaves_live_index_intact(fake_work_home, fake_embedder):
