@@ -73,9 +73,14 @@ def test_sentences_keep_abbreviations_and_dates_whole():
     text = normalize("เมื่อวันที่ 7 ธันวาคม 2564 สำนักงาน ก.พ.ร. ได้จัดกิจกรรมแลกเปลี่ยนเรียนรู้ "
                      "เรื่องความสำเร็จ\nจังหวัดขอนแก่นมีเป้าหมายการพัฒนาไปสู่การเป็นเมืองศูนย์กลาง "
                      "ทางเศรษฐกิจและการแพทย์ของภูมิภาค")
-    sents = [text[a:b] for a, b in split_sentences(text)]
-    assert all("ก.พ.ร." in s or "ก.พ.ร." not in text[a:b] for s, (a, b) in
-               zip(sents, split_sentences(text)))
+    spans = split_sentences(text)
+    sents = [text[a:b] for a, b in spans]
+    # the abbreviation and the date each stay inside one sentence with their neighbours
+    assert [("ก.พ.ร. ได้จัดกิจกรรม" in s, "7 ธันวาคม 2564 สำนักงาน" in s) for s in sents].count(
+        (True, True)) == 1
+    # spans are in order, do not overlap and lose nothing but the spaces/newlines between them
+    assert all(b <= a2 for (_, b), (a2, _) in zip(spans, spans[1:]))
+    assert "".join(sents).replace(" ", "") == text.replace("\n", "").replace(" ", "")
     assert not any(s.endswith("ก.พ.") for s in sents)
     assert not any(s.endswith("ธันวาคม") for s in sents)
     assert sents[-1].endswith("ของภูมิภาค")
