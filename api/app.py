@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from km_search import __version__
 from km_search.embed import Embedder
 from km_search.indexdir import IndexError_
 from km_search.search import QueryError
@@ -103,7 +104,7 @@ def create_app(cfg: Config, embedder: Embedder | None = None, warm: bool = False
             service.warm()
         yield
 
-    app = FastAPI(title="km-search", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="km-search", version=__version__, lifespan=lifespan,
                   description="Thai knowledge-management search: hybrid BM25 + dense retrieval, "
                               "cited extractive answers, feedback and export.")
     app.state.service = service

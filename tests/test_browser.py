@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from api.loadtest import free_port
+from bench.loadtest import free_port
 from conftest import ROOT, make_config
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 KK = "6fcee9b62a8409b7"
