@@ -91,6 +91,11 @@ def update_index(cfg: Config, *, full: bool = False, progress: Progress | None =
 
         with DocumentStore(cfg.corpus_db) as store:
             want = store.hashes()
+            if not want:  # bm25s cannot index nothing; say so instead of a traceback
+                raise indexdir.IndexMissing(
+                    f"no documents in {cfg.corpus_db} to index: add some with `km-search add "
+                    "PATH` (or run `km-search index` without --no-seeds); the live index, if "
+                    "any, is unchanged")
             build = indexdir.new_build_dir(home)
             try:
                 if man is not None:

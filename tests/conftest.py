@@ -51,11 +51,12 @@ MODELS = Path(os.environ["KM_SEARCH_TEST_MODELS"]) if os.environ.get(
     "KM_SEARCH_TEST_MODELS") else _session_models()
 
 
-def strict_skip(reason: str) -> None:
+def strict_skip(reason: str, module: bool = False) -> None:
     """pytest.skip, or a failure when KM_SEARCH_STRICT_TESTS=1 (CI must not pass by skipping)."""
     if STRICT:
-        pytest.fail(f"{reason} (KM_SEARCH_STRICT_TESTS=1 turns this skip into a failure)")
-    pytest.skip(reason)
+        pytest.fail(f"{reason} (KM_SEARCH_STRICT_TESTS=1 turns this skip into a failure)",
+                    pytrace=False)
+    pytest.skip(reason, allow_module_level=module)
 
 
 #: Fixtures that load the real model: a test using any of them is in the slow tier.
