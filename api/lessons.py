@@ -9,12 +9,13 @@ import tempfile
 import threading
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
-from km_search.lessons import LessonStore, compare, similar_cases
+from km_search.lessons import LessonStore, compare, example_questions, similar_cases
 
 lessons_router = APIRouter(tags=["lessons"])
 _sync_lock = threading.Lock()
@@ -57,6 +58,14 @@ def list_lessons(request: Request, province: str | None = Query(None, max_length
         cards = st.query(province=province, agency=agency, year=year, factor=factor, limit=limit)
         return {"lessons": [_card_summary(c) for c in cards],
                 "facets": st.facet_counts([c.doc_id for c in cards])}
+
+
+@lessons_router.get("/examples", summary="Example questions written from the collection's lesson cards")
+def examples(request: Request, lang: Literal["th", "en"] = "th",
+             n: int = Query(6, ge=1, le=20)) -> dict:
+    with lessons_store(request) as st:
+        cards = [c for d in st.doc_ids() if (c := st.get(d))]
+    return {"lang": lang, "questions": example_questions(cards, lang, n)}
 
 
 @lessons_router.get("/lessons/{ref}", summary="One lesson card with cited sentences")

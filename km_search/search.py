@@ -18,6 +18,7 @@ from indexer import passages as P
 from km_search import indexdir
 from km_search.embed import Embedder, get_embedder
 from km_search.models import Hit
+from km_search.overview import Overview, collection_overview
 from km_search.retrieval import dense
 from km_search.retrieval.bm25 import BM25Index
 from km_search.retrieval.fusion import fuse
@@ -217,4 +218,9 @@ class Searcher:
 
     def stats(self) -> dict:
         return {"build": self.build.name, **self.manifest}
+
+    def overview(self) -> Overview:
+        """Counts, publishers, provinces and date range of the loaded build's documents."""
+        with self._lock:
+            return collection_overview(self.db)
 
