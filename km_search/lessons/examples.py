@@ -7,7 +7,7 @@ so every example can be answered.
 """
 from __future__ import annotations
 
-from typing import Iterable, Literal
+from typing import Callable, Iterable, Literal
 
 from .cards import LessonCard
 
@@ -15,8 +15,8 @@ Lang = Literal["th", "en"]
 
 # field -> (Thai template, English template); {x} is a programme, case or province name
 TEMPLATES: dict[str, tuple[str, str]] = {
-    "success_factors": ("ปัจจัยความสำเร็จของ{x}คืออะไร", "What made {x} succeed?"),
-    "results": ("{x}ได้ผลลัพธ์อะไรบ้าง", "What did {x} achieve?"),
+    "success_factors": ("ปัจจัยความสำเร็จของ{x}คืออะไร", "What were the success factors of {x}?"),
+    "results": ("ผลการดำเนินงานของ{x}เป็นอย่างไร", "What were the results of {x}?"),
     "obstacles": ("{x}พบปัญหาอุปสรรคอะไรบ้าง", "What obstacles did {x} face?"),
     "recommendations": ("มีข้อเสนอแนะอะไรจาก{x}", "What recommendations came out of {x}?"),
 }
@@ -38,9 +38,12 @@ def _subject(card: LessonCard, field: str, lang: Lang) -> str | None:
     return progs[0] if progs else None
 
 
-def example_questions(cards: Iterable[LessonCard], lang: Lang = "th", n: int = 6) -> list[str]:
-    """Up to ``n`` distinct questions, one per card first (fields rotate from card to card
-    so the examples differ in kind), then a second round if there are fewer cards than n."""
+def example_questions(cards: Iterable[LessonCard], lang: Lang = "th", n: int = 6,
+                      answerable: Callable[[str], bool] | None = None) -> list[str]:
+    """Up to ``n`` distinct questions, one per card first (the kind of question rotates
+    from card to card so the examples differ), then more rounds if there are fewer cards
+    than n. ``answerable`` (e.g. "the answer builder finds an answer") drops a question
+    that the collection would refuse: an example that is refused teaches nothing."""
     cards = list(cards)
     used = {f: 0 for f in TEMPLATES}
     asked: set[tuple[str, str]] = set()
@@ -60,7 +63,7 @@ def example_questions(cards: Iterable[LessonCard], lang: Lang = "th", n: int = 6
             if lang == "th":  # a Latin-script name is set off by spaces, as Thai writers do
                 x = (" " if x[0].isascii() else "") + x + (" " if x[-1].isascii() else "")
             q = " ".join(TEMPLATES[field][0 if lang == "th" else 1].format(x=x).split())
-            if q not in out:
+            if q not in out and (answerable is None or answerable(q)):
                 used[field] += 1
                 out.append(q)
     return out
