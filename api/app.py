@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
+from km_search import __version__
 from km_search.embed import Embedder
 from km_search.indexdir import IndexError_
 from km_search.search import QueryError
@@ -106,7 +107,7 @@ def create_app(cfg: Config, embedder: Embedder | None = None, warm: bool = False
 
     # Swagger UI and ReDoc from the fastapi-offline wheel's own copies (not a CDN), so
     # /docs and /redoc work on a machine without internet.
-    app = FastAPIOffline(title="km-search", version="0.1.0", lifespan=lifespan,
+    app = FastAPIOffline(title="km-search", version=__version__, lifespan=lifespan,
                   description="Thai knowledge-management search: hybrid BM25 + dense retrieval, "
                               "cited extractive answers, feedback and export.")
     app.state.service = service

@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from corpus.store import DocumentStore
-from indexer import passages as P
+from km_search.docstore import DocumentStore
+from km_search import passages as P
 from km_search.models import Hit
 from km_search.search import clean_query
 

@@ -18,7 +18,7 @@ from typing import Callable
 import faiss
 import numpy as np
 
-from corpus.store import DocumentStore
+from km_search.docstore import DocumentStore
 from km_search import indexdir
 from km_search.chunking import chunk_document, passage_input
 from km_search.embed import Embedder, get_embedder
@@ -30,7 +30,7 @@ from km_search.settings import Config
 from km_search.thai import tokenize
 from km_search.thai.tokenize import engine_name
 
-from . import passages as P
+from km_search import passages as P
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 

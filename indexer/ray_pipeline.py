@@ -21,13 +21,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from corpus.store import DocumentStore
+from km_search.docstore import DocumentStore
 from km_search import indexdir
 from km_search.embed import get_embedder
 from km_search.embed.cache import EmbeddingCache
 from km_search.settings import Config, load_config
 
-from . import passages as P
+from km_search import passages as P
 from .build import IndexStats, _compatible, update_index
 
 

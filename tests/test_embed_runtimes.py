@@ -6,6 +6,8 @@ from conftest import make_config
 from km_search.embed import get_embedder
 from km_search.embed.onnx import OnnxEmbedder
 
+pytestmark = pytest.mark.slow  # runs the real model on every runtime
+
 TEXTS = ["ปัจจัยความสำเร็จของขอนแก่นศึกษาคืออะไร", "success factors for Khon Kaen Study",
          "แผนเพิ่มประสิทธิภาพองค์การ ประจำปีงบประมาณ พ.ศ. ๒๕๖๔ \u200bกระทรวงมหาดไทย",
          "จังหวัดพังงา ดำเนินการโดยปรับรูปแบบการทำงานด้วยการดึงภาคประชาชน และเครือข่ายในจังหวัด"

@@ -1,4 +1,8 @@
-"""The persisted index: round trip, incremental updates, atomic rebuilds, damage."""
+"""The persisted index: round trip, incremental updates, atomic rebuilds, damage.
+
+Index mechanics run on the fake embedder (fast tier); ranking with the real model is
+checked by the tests on ``seed_home``.
+"""
 from __future__ import annotations
 
 import json
@@ -8,8 +12,8 @@ import sys
 
 import pytest
 
-from conftest import MODELS, ROOT, make_config
-from corpus.store import DocumentStore
+from conftest import MODELS, ROOT, fake_config, make_config
+from km_search.docstore import DocumentStore
 from indexer import update_index
 from km_search import indexdir
 from km_search.models import Document
@@ -59,9 +63,9 @@ def test_search_round_trip_after_reload(seed_home, embedder):
     assert any(a[0].snippet[s:e] in ("ขอนแก่น", "ศึกษา", "ความสำเร็จ") for s, e in a[0].highlights)
 
 
-def test_second_update_embeds_nothing(work_home, embedder):
-    counting = CountingEmbedder(embedder)
-    st = update_index(make_config(work_home), embedder=counting)
+def test_second_update_embeds_nothing(fake_work_home, fake_embedder):
+    counting = CountingEmbedder(fake_embedder)
+    st = update_index(fake_config(fake_work_home), embedder=counting)
     assert st.unchanged and counting.passages == 0
 
 
@@ -72,8 +76,8 @@ def test_khon_kaen_study_passage_ranks_first(seed_home, embedder, query):
     assert hits[0].doc_id == KK and "ขอนแก่นศึกษา" in hits[0].text
 
 
-def test_modes_and_max_per_doc(seed_home, embedder):
-    s = Searcher(make_config(seed_home), embedder)
+def test_modes_and_max_per_doc(fake_seed_home, fake_embedder):
+    s = Searcher(fake_config(fake_seed_home), fake_embedder)
     for mode in ("bm25", "dense", "hybrid"):
         hits = s.search("รางวัลคุณภาพการบริหารจัดการภาครัฐ 4.0", k=10, mode=mode, max_per_doc=1)
         assert len({h.doc_id for h in hits}) == len(hits)
@@ -83,8 +87,8 @@ def test_modes_and_max_per_doc(seed_home, embedder):
         s.search("x", mode="fuzzy")
 
 
-def test_filters_restrict_results(seed_home, embedder):
-    s = Searcher(make_config(seed_home), embedder)
+def test_filters_restrict_results(fake_seed_home, fake_embedder):
+    s = Searcher(fake_config(fake_seed_home), fake_embedder)
     q = "ระบบราชการ 4.0"
     assert {h.doc_id for h in s.search(q, k=10, filters=Filters(date_from="2022-01-01"))} <= {
         "d7880ede011fff30", "c548de22d8cc4494"}
@@ -92,19 +96,19 @@ def test_filters_restrict_results(seed_home, embedder):
     assert s.search(q, k=5, filters=Filters(date_to="1999-01-01")) == []
 
 
-def test_incremental_add_change_remove(work_home, embedder):
-    cfg = make_config(work_home)
-    counting = CountingEmbedder(embedder)
+def test_incremental_add_change_remove(fake_work_home, fake_embedder):
+    cfg = fake_config(fake_work_home)
+    counting = CountingEmbedder(fake_embedder)
     new = Document(doc_id="kmtest000000001", title="ศูนย์เรียนรู้เกษตรทฤษฎีใหม่ บ้านโนนสวรรค์",
                    body="วิสาหกิจชุมชนบ้านโนนสวรรค์ จังหวัดมหาสารคาม ใช้ปุ๋ยอินทรีย์ชีวภาพ "
                         "ลดต้นทุนการผลิตข้าวหอมมะลิได้ร้อยละ ๓๐", source="test")
     with DocumentStore(cfg.corpus_db) as store:
         store.upsert([new])
-    before = indexdir.live_build(work_home)
+    before = indexdir.live_build(fake_work_home)
     st = update_index(cfg, embedder=counting)
     assert not st.full and st.added == 1 and counting.passages == 1
-    assert indexdir.live_build(work_home) != before and not before.exists()
-    s = Searcher(cfg, embedder)
+    assert indexdir.live_build(fake_work_home) != before and not before.exists()
+    s = Searcher(cfg, fake_embedder)
     hit = s.search("ปุ๋ยอินทรีย์ข้าวหอมมะลิ มหาสารคาม", k=1)[0]
     assert hit.doc_id == new.doc_id and hit.title == new.title
     # changed text replaces the old passages; removed documents disappear
@@ -114,26 +118,26 @@ def test_incremental_add_change_remove(work_home, embedder):
         store.delete([KK])
     st = update_index(cfg, embedder=counting)
     assert st.removed == 1 and st.passages < 30
-    s2 = Searcher(cfg, embedder)
+    s2 = Searcher(cfg, fake_embedder)
     assert s2.search("ธนาคารน้ำใต้ดิน", k=1, mode="bm25")[0].doc_id == new.doc_id
     assert s2.search("ปุ๋ยอินทรีย์ข้าวหอมมะลิ", k=3, mode="bm25") == []
     assert all(h.doc_id != KK for h in s2.search("ขอนแก่นศึกษา", k=10))
     assert s2.vectors.ntotal == s2.manifest["counts"]["passages"]
 
 
-def test_build_that_fails_midway_leaves_live_index_intact(work_home, embedder):
-    cfg = make_config(work_home)
-    before = indexdir.live_build(work_home)
-    want = _ids(Searcher(cfg, embedder).search("สมัชชาพังงา", k=3))
+def test_build_that_fails_midway_leaves_live_index_intact(fake_work_home, fake_embedder):
+    cfg = fake_config(fake_work_home)
+    before = indexdir.live_build(fake_work_home)
+    want = _ids(Searcher(cfg, fake_embedder).search("สมัชชาพังงา", k=3))
 
     def boom(stage, done, total):
         if stage == "embed":
             raise RuntimeError("disk on fire")
     with pytest.raises(RuntimeError):
-        update_index(cfg, full=True, embedder=embedder, progress=boom)
-    assert indexdir.live_build(work_home) == before
-    assert not [p for p in (work_home / "index.d").iterdir() if p.suffix == ".tmp"]
-    assert _ids(Searcher(cfg, embedder).search("สมัชชาพังงา", k=3)) == want
+        update_index(cfg, full=True, embedder=fake_embedder, progress=boom)
+    assert indexdir.live_build(fake_work_home) == before
+    assert not [p for p in (fake_work_home / "index.d").iterdir() if p.suffix == ".tmp"]
+    assert _ids(Searcher(cfg, fake_embedder).search("สมัชชาพังงา", k=3)) == want
 
 
 KILL_SCRIPT = r"""
@@ -141,7 +145,7 @@ import os, signal, sys
 sys.path.insert(0, {root!r})
 from km_search.settings import load_config
 from indexer import update_index
-cfg = load_config(home={home!r}, models_dir={models!r})
+cfg = load_config(home={home!r}, models_dir={models!r}, model="fake")
 def prog(stage, done, total):
     if stage == "embed" and done >= {after}:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -149,8 +153,8 @@ update_index(cfg, full=True, progress=prog)
 """
 
 
-def test_killed_rebuild_keeps_old_index_and_resumes_from_cache(work_home, embedder):
-    cfg = make_config(work_home)
+def test_killed_rebuild_keeps_old_index_and_resumes_from_cache(fake_work_home, fake_embedder):
+    cfg = fake_config(fake_work_home)
     # new text, so the embedding cache has to do real work during the killed build
     with DocumentStore(cfg.corpus_db) as store:
         docs = list(store.iter_documents())
@@ -159,44 +163,44 @@ def test_killed_rebuild_keeps_old_index_and_resumes_from_cache(work_home, embedd
             d.hash = ""
             d.__post_init__()
         store.upsert(docs)
-    before = indexdir.live_build(work_home)
-    script = KILL_SCRIPT.format(root=str(ROOT), home=str(work_home), models=str(MODELS), after=1)
+    before = indexdir.live_build(fake_work_home)
+    script = KILL_SCRIPT.format(root=str(ROOT), home=str(fake_work_home), models=str(MODELS), after=1)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=600)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
-    assert indexdir.live_build(work_home) == before  # old build still live ...
-    assert Searcher(cfg, embedder).search("ขอนแก่นศึกษา", k=1)[0].doc_id == KK  # ... and usable
-    assert any(p.suffix == ".tmp" for p in (work_home / "index.d").iterdir())
-    counting = CountingEmbedder(embedder)
+    assert indexdir.live_build(fake_work_home) == before  # old build still live ...
+    assert Searcher(cfg, fake_embedder).search("ขอนแก่นศึกษา", k=1)[0].doc_id == KK  # ... and usable
+    assert any(p.suffix == ".tmp" for p in (fake_work_home / "index.d").iterdir())
+    counting = CountingEmbedder(fake_embedder)
     st = update_index(cfg, embedder=counting)
     assert st.passages > 0 and counting.passages < st.passages  # resumed from the cache
-    assert not any(p.suffix == ".tmp" for p in (work_home / "index.d").iterdir())
-    assert "ฉบับปรับปรุง" in Searcher(cfg, embedder).search("ฉบับปรับปรุง", k=1, mode="bm25")[0].text
+    assert not any(p.suffix == ".tmp" for p in (fake_work_home / "index.d").iterdir())
+    assert "ฉบับปรับปรุง" in Searcher(cfg, fake_embedder).search("ฉบับปรับปรุง", k=1, mode="bm25")[0].text
 
 
-def test_corrupt_and_mismatched_index_give_clear_errors(work_home, embedder):
-    cfg = make_config(work_home)
-    build = indexdir.live_build(work_home)
+def test_corrupt_and_mismatched_index_give_clear_errors(fake_work_home, fake_embedder):
+    cfg = fake_config(fake_work_home)
+    build = indexdir.live_build(fake_work_home)
     (build / "vectors.faiss").write_bytes(b"not a faiss index")
     with pytest.raises(indexdir.IndexCorrupt, match="rebuild"):
-        Searcher(cfg, embedder)
+        Searcher(cfg, fake_embedder)
     with pytest.raises(indexdir.IndexCorrupt, match="checksum"):
         indexdir.read_manifest(build, verify=True)
     (build / "manifest.json").write_text("{broken")
     with pytest.raises(indexdir.IndexCorrupt, match="unreadable"):
-        Searcher(cfg, embedder)
+        Searcher(cfg, fake_embedder)
     # a corrupt live index is replaced by a full build; documents are not lost
-    st = update_index(cfg, embedder=embedder)
+    st = update_index(cfg, embedder=fake_embedder)
     assert st.full and st.documents == 5
-    man_path = indexdir.live_build(work_home) / "manifest.json"
+    man_path = indexdir.live_build(fake_work_home) / "manifest.json"
     man = json.loads(man_path.read_text())
     man["model"]["fingerprint"], man["model"]["name"] = "0" * 16, "intfloat/multilingual-e5-base"
     man_path.write_text(json.dumps(man))
     with pytest.raises(indexdir.IndexMismatch, match="multilingual-e5-base"):
-        Searcher(cfg, embedder).search("ขอนแก่นศึกษา", mode="dense")
+        Searcher(cfg, fake_embedder).search("ขอนแก่นศึกษา", mode="dense")
     # bm25-only search does not need the model and still works
-    assert Searcher(cfg, embedder).search("ขอนแก่นศึกษา", mode="bm25")[0].doc_id == KK
+    assert Searcher(cfg, fake_embedder).search("ขอนแก่นศึกษา", mode="bm25")[0].doc_id == KK
 
 
-def test_missing_index(tmp_path, embedder):
+def test_missing_index(tmp_path, fake_embedder):
     with pytest.raises(indexdir.IndexMissing, match="km-search index"):
-        Searcher(make_config(tmp_path / "empty"), embedder)
+        Searcher(fake_config(tmp_path / "empty"), fake_embedder)

@@ -7,7 +7,7 @@ import docx
 import pytest
 
 from corpus.ingest import IngestError, collect, file_document, jsonl_documents
-from corpus.store import DocumentStore
+from km_search.docstore import DocumentStore
 from km_search.models import Document
 
 THAI = "จังหวัดขอนแก่นใช้แนวทางขอนแก่นศึกษา จัดทำองค์ความรู้ของบุคลากรเพื่อส่งต่อรุ่นต่อรุ่น"

@@ -114,6 +114,10 @@ def get_embedder(cfg: Config) -> Embedder:
         else:
             emb = SentenceTransformerEmbedder(str(path), label=label, batch_size=cfg.batch_size,
                                               fingerprint=fp)
+    elif cfg.model == "fake":  # tests and demos only: hashed word features, no model
+        from .fake import HashEmbedder
+
+        emb = HashEmbedder()
     elif cfg.model == "fast":
         from .static import StaticEmbedder, ensure_static_model
 
