@@ -439,6 +439,45 @@ def test_lesson_card_and_case_comparison(page):
         cell.text for t in d.tables for row in t.rows for cell in row.cells)
 
 
+# -- the page's side of the understood/history/rewritten contract ------------------------------
+def test_understood_chips_remove_with_ignore_understood_and_rewritten_is_shown(page, server):
+    import json
+
+    import httpx
+
+    schema = httpx.get(server + "/openapi.json").json()["components"]["schemas"]["ChatIn"]
+    takes_questions = schema["properties"]["history"].get("items", {}).get("type") == "string"
+    sent: list[dict] = []
+
+    def contract(route):  # the real answer, plus what issue 11's server adds
+        body = json.loads(route.request.post_data)
+        sent.append(body)
+        out = route.fetch().json()
+        ignored = body.get("ignore_understood", [])
+        if "province:ขอนแก่น" not in ignored:
+            out["understood"] = [{"kind": "province", "value": "ขอนแก่น", "text": "ขอนแก่น",
+                                  "mode": "filter", "label": "จังหวัด"}]
+        if body.get("history") or len(sent) > 1:
+            out["rewritten"] = "ปัจจัยความสำเร็จของจังหวัดขอนแก่น"
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(out))
+    page.route("**/chat", contract)
+    _ask(page, KK_Q, 1)
+    chip = page.locator("#chips .fchip.understood")
+    assert chip.text_content().startswith("จังหวัด: ขอนแก่น")
+    _ask(page, "แล้วมีอะไรอีก", 2)
+    assert sent[1].get("history", [KK_Q]) == [KK_Q]  # earlier questions, when the server takes them
+    assert ("history" in sent[1]) == takes_questions
+    shown = page.locator("section.turn").nth(1).locator("[data-testid=rewritten]")
+    assert shown.text_content() == "ค้นหา: ปัจจัยความสำเร็จของจังหวัดขอนแก่น"
+    page.click("#lang")
+    assert shown.text_content().startswith("Searched: ")
+    page.click("#lang")
+    page.locator("#chips .fchip.understood button.x").click()  # remove: the search runs again
+    _done(page, 2)
+    assert sent[-1]["ignore_understood"] == ["province:ขอนแก่น"]
+    assert page.locator("#chips .fchip.understood").count() == 0
+
+
 # -- follow-up questions (issue 11's server side) -----------------------------------------------
 def test_follow_up_question_is_rewritten_and_cites_phang_nga(page, server):
     import httpx

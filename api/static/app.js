@@ -344,10 +344,9 @@ async function copyText(text, msg) {
 }
 
 // -- rendering ---------------------------------------------------------------------------------------
-function citedSentence(text, at) {  // the sentence before a [n] marker: what the chip previews
-  const before = text.slice(0, at).replace(/\s*(\[\d+\]\s*)+$/, "");
-  const parts = before.split(/(?:\[\d+\]|\n|(?<=[.!?])\s)/);
-  return (parts[parts.length - 1] || "").trim().slice(-300);
+function citedText(text, from, to) {  // the sentences a chip stands for: what it previews
+  const s = text.slice(from, to).replace(/\s*\[\d+\]\s*/g, " ").trim();
+  return s.length > 400 ? `…${s.slice(-400)}` : s;
 }
 
 function renderAnswer(turn, idx) {
@@ -355,7 +354,7 @@ function renderAnswer(turn, idx) {
   const byN = Object.fromEntries(turn.citations.map((c) => [String(c.n), c]));
   const text = turn.answer || "";
   const marks = [...text.matchAll(/\[(\d+)\]/g)];
-  let pos = 0;
+  let pos = 0, runFrom = 0;
   marks.forEach((m, i) => {
     box.append(document.createTextNode(text.slice(pos, m.index)));
     pos = m.index + m[0].length;
@@ -370,7 +369,8 @@ function renderAnswer(turn, idx) {
         "data-doc": c.doc_id, "aria-label": `${t("source")} ${c.n}: ${c.title}`, "aria-describedby": tipId, text: c.n }),
       el("span", { class: "tip", role: "tooltip", id: tipId },
         el("strong", { text: c.title }), el("span", { class: "meta", text: meta }),
-        el("q", { text: citedSentence(text, m.index) }))));
+        el("q", { text: citedText(text, runFrom, m.index) }))));
+    runFrom = pos;
   });
   box.append(document.createTextNode(text.slice(pos).replace(/\s+$/, "")));
   if (turn.citations.length) {
@@ -592,12 +592,11 @@ function renderBody(turn, idx) {  // what goes under the question: progress, err
   } else if (turn.error || turn.found === undefined) {  // failed, stopped, or cut off by a reload
     slot.push(el("div", { class: "answer none error", "data-testid": "error" }, el("p", { text: shownError(turn.error || { key: "stopped" }) }),
       el("button", { type: "button", class: "retry", text: t("retry"), onclick: () => rerun(turn) })));
-  } else if (!turn.found) {
-    slot.push(renderRefusal(turn));
   } else {
-    if (turn.rewritten && turn.rewritten !== turn.question) {
+    if (turn.rewritten && turn.rewritten !== turn.question) {  // a follow-up, searched in full
       slot.push(el("p", { class: "rewritten", "data-testid": "rewritten", text: `${t("searched")}: ${turn.rewritten}` }));
     }
+    if (!turn.found) return [...slot, renderRefusal(turn)];
     slot.push(renderAnswer(turn, idx));
     if ((turn.hits || []).length) {
       if (turn.facets && Object.keys(turn.facets).length) slot.push(renderFacets(turn));
