@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from corpus.store import DocumentStore
-from indexer import passages as P
+from km_search.docstore import DocumentStore
+from km_search import passages as P
 from km_search.models import Hit
 from km_search.search import clean_query
 
@@ -92,15 +92,20 @@ def search_post(request: Request, body: SearchIn) -> Response:
 
 @chat_router.post("/chat", response_model=ChatOut, summary="Ask a question; cited answer")
 def chat(request: Request, body: ChatIn) -> ChatOut:
-    """Answer from the best sentences of the top passages, each cited as [n]; or say that
-    no good answer was found. The history is passed to the generative endpoint only;
-    retrieval uses the question itself."""
+    """Answer from the best sentences of the top passages (and, for factor, obstacle and
+    recommendation questions, the lesson-card items of their documents), one [n] per
+    source; or say that no good answer was found, with no result cards. The history is
+    passed to the generative endpoint only; retrieval uses the question itself."""
+    from .lessons import lessons_store
+
     t = time.perf_counter()
     svc = _svc(request)
     searcher = svc.get()
     question = clean_query(body.question, searcher.cfg.max_query_chars)
-    ans, hits = A.ask(searcher, question, k=body.k, filters=body.filters.to_filters(),
-                      history=[h.model_dump() for h in body.history], generate=body.generate)
+    with lessons_store(request) as st:
+        ans, hits = A.ask(searcher, question, k=body.k, filters=body.filters.to_filters(),
+                          history=[h.model_dump() for h in body.history], generate=body.generate,
+                          cards=st.get)
     cites = [Citation(n=i, doc_id=h.doc_id, chunk_id=h.chunk_id, title=h.title, url=h.url,
                       link=A.passage_link(h), publisher=h.publisher, published=h.published,
                       published_raw=h.published_raw) for i, h in enumerate(ans.cited, 1)]
@@ -201,7 +206,8 @@ def health(request: Request) -> Response:
                                ensure_ascii=False), media_type="application/json")
 
 
-@status_router.get("/stats", summary="Documents, passages, index age, model, feedback")
+@status_router.get("/stats", summary="Documents, passages, index age, model, feedback, and what "
+                                   "the collection holds (publishers, provinces, date range)")
 def stats(request: Request) -> dict:
     svc = _svc(request)
     s = svc.get()
@@ -218,27 +224,15 @@ def stats(request: Request) -> dict:
             "loaded_at": datetime.fromtimestamp(svc.loaded_at, timezone.utc).isoformat()
             if svc.loaded_at else None,
             "model": man["model"]["name"], "dim": man["model"]["dim"],
-            "answers": {"min_bm25": svc.cfg.answer_min_bm25,
+            "answers": {"min_bm25": svc.cfg.answer_min_bm25, "min_coverage": svc.cfg.answer_min_coverage,
                         "generative": bool(svc.cfg.llm_url)},
-            "feedback": request.app.state.feedback.counts()}
+            "feedback": request.app.state.feedback.counts(),
+            "collection": s.overview().to_dict()}
 
 
 @status_router.get("/filters", summary="Values for the filter controls")
 def filters(request: Request) -> dict:
-    s = _svc(request).get()
-    db = P.open_db(s.build / "passages.db", readonly=True)
-    try:
-        rows = db.execute("SELECT publisher, provinces, source, published FROM docs").fetchall()
-    finally:
-        db.close()
-    pubs, provs, srcs, dates = set(), set(), set(), []
-    for pub, prov, src, date in rows:
-        if pub:
-            pubs.add(pub)
-        provs.update(json.loads(prov or "[]"))
-        if src:
-            srcs.add(src)
-        if date:
-            dates.append(date)
-    return {"publishers": sorted(pubs), "provinces": sorted(provs), "sources": sorted(srcs),
-            "date_min": min(dates) if dates else None, "date_max": max(dates) if dates else None}
+    ov = _svc(request).get().overview()
+    return {"publishers": sorted(p["name"] for p in ov.publishers),
+            "provinces": sorted(p["name"] for p in ov.provinces), "sources": ov.sources,
+            "date_min": ov.date_min, "date_max": ov.date_max}

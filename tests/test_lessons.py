@@ -7,7 +7,7 @@ import pytest
 
 from corpus.seeds import bundled_seeds
 from km_search.lessons import LessonStore, compare, extract_card, facets as F
-from km_search.lessons.evaluate import load_labels, score_card
+from bench.lessons import load_labels, score_card
 
 KK_PN = "6fcee9b62a8409b7"
 ROOT_TMP = __import__("pathlib").Path(__import__("tempfile").gettempdir()) / "km-search-test-roles"
@@ -153,7 +153,7 @@ def test_role_model_on_held_out_sentences(roles):
 def test_lesson_cards_on_held_out_documents(roles):
     """Documents written in the style of real reports, labelled before the rules were run
     on them: factors, obstacles and recommendations, and the two-case document."""
-    from km_search.lessons.evaluate import evaluate_heldout
+    from bench.lessons import evaluate_heldout
 
     res = evaluate_heldout(roles)
     sf = res["success_factors"]
@@ -184,7 +184,7 @@ def test_paraphrased_factors_without_cue_words(roles):
 def test_two_case_document_compares_its_cases(roles, tmp_path):
     """One document reporting two provinces yields two cases, each with its own factor,
     and the comparison handout puts them side by side."""
-    from km_search.lessons.evaluate import heldout_documents
+    from bench.lessons import heldout_documents
 
     doc = next(d for d in heldout_documents() if d.doc_id == "h2_two_provinces.txt")
     card = extract_card(doc, roles=roles)

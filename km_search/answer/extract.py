@@ -1,25 +1,36 @@
-"""Answers for the chat: extractive (offline default) or generative (OpenAI-compatible).
+"""Answers for the chat and `km-search ask`: extractive (offline default) or generative.
 
-Extractive: the sentences (``km_search.thai.split_sentences``, rule-based, keeps
-"ก.พ.ร." whole) of the top passages that share the most query words, each followed
-by the citation number [n] of its passage. If the best hit is weak (BM25 score under
-``answer_min_bm25``) we say no good answer was found instead of citing it.
+Extractive: whole sentences of the top passages, chosen by :mod:`.select` for the
+question's type and entity (:mod:`.questions`), diverse (MMR), announced lists given in
+full; for factor, obstacle and recommendation questions the lesson-card items of the
+retrieved documents (scoped to the asked province when the document tells several
+cases) come first. Each source gets one citation number [n], after its last sentence,
+numbered in order of appearance. English questions get English framing around the Thai
+quotations (nothing is translated offline).
 
-Generative (only when ``llm_url`` is set): the same passages, numbered, go to the
-endpoint's /chat/completions with an instruction to cite them as [n]; citation numbers
-it invents are dropped, and any failure falls back to the extractive answer.
+"No good answer" only when :func:`strong_hits` finds nothing relevant: the top passage
+must share enough of the question's content words (see ``answer_min_coverage``) or
+reach ``answer_min_bm25``; then the chat shows no result cards either, so the page
+never says "no answer" above passages that hold one.
+
+Generative (only when ``llm_url`` is set): the same passages and the sentences the
+extractive answer chose go to the endpoint (:mod:`.llm`); citation numbers it invents
+are dropped, and any failure falls back to the extractive answer.
 """
 from __future__ import annotations
 
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from km_search.models import Hit
 from km_search.search import query_tokens
 from km_search.settings import Config
-from km_search.thai import split_sentences, tokenize
+from km_search.thai import tokenize
+
+from . import select as S
+from .questions import LESSON_FIELDS, LISTING_TYPES, Question, lang_of, understand
 
 log = logging.getLogger("km_search.answer")
 
@@ -27,23 +38,20 @@ NO_ANSWER = {"th": "ไม่พบคำตอบที่ดีพอในค
              "en": "No good answer found in the knowledge base. Try other words or loosen the filters."}
 _EN_STOP = {"a", "an", "the", "of", "for", "to", "in", "on", "and", "or", "is", "are", "was",
             "what", "which", "who", "how", "why", "when", "where", "do", "does", "did", "by",
-            "with", "from", "at", "as", "be", "it", "its", "this", "that", "about"}
-_MAX_SENTENCE = 400
+            "with", "from", "at", "as", "be", "it", "its", "this", "that", "about", "many", "much"}
+_Q_WORDS = {"อะไร", "อย่างไร", "ไหม", "ใคร", "เมื่อไร", "เท่าไร", "กี่", "ทำไม", "บ้าง", "คือ", "หรือไม่"}
+CardLookup = Callable[[str], Any]  # doc_id -> LessonCard | None
 
 
 def _stopwords() -> set[str]:
     try:
         from pythainlp.corpus import thai_stopwords
-        return set(thai_stopwords()) | _EN_STOP
+        return set(thai_stopwords()) | _EN_STOP | _Q_WORDS
     except Exception:  # pragma: no cover - corpus files missing
-        return set(_EN_STOP)
+        return _EN_STOP | _Q_WORDS
 
 
 _STOP = _stopwords()
-
-
-def lang_of(text: str) -> str:
-    return "th" if re.search(r"[\u0e00-\u0e7f]", text) else "en"
 
 
 def passage_link(hit: Hit) -> str:
@@ -59,80 +67,171 @@ class Answer:
     cited: list[Hit] = field(default_factory=list)  # citation n = index + 1
     note: str = ""
     evidence: list[tuple[str, Hit]] = field(default_factory=list)  # chosen sentences
-
-
-def _content_tokens(text: str) -> set[str]:
-    return {t for t in tokenize(text, normalized=True)
-            if t.strip() and t not in _STOP and re.search(r"\w", t)}
+    kind: str = "other"  # the question type
 
 
 def _query_content(question: str) -> set[str]:
     return {t for t in query_tokens(question) if t not in _STOP and re.search(r"\w", t)}
 
 
+def coverage(question: str, text: str) -> float:
+    """Share of the question's content words found in ``text``. An English word counts as
+    found when it, or a Thai glossary term for it (alone or with its neighbour: "khon
+    kaen"), is in the text; an English word with no Thai term that the text lacks counts
+    as missing, so one translatable word ("results") cannot carry a whole question."""
+    have = S.content_tokens(text, _STOP) | {t.lower() for t in tokenize(text, normalized=True)}
+    if lang_of(question) == "th":
+        words = _query_content(question)
+        return len(words & have) / len(words) if words else 0.0
+    from km_search.thai.glossary import expand_english
+
+    words = [w for w in re.findall(r"[a-z0-9][a-z0-9'.-]*", question.lower()) if w not in _STOP]
+    if not words:
+        return 0.0
+    found = 0
+    for i, w in enumerate(words):
+        terms = {w}
+        for phrase in (w, " ".join(words[max(0, i - 1):i + 1]), " ".join(words[i:i + 2])):
+            terms |= {t for t in tokenize(expand_english(phrase), normalized=True) if t.strip()}
+        found += bool(terms & have)
+    return found / len(words)
+
+
 def strong_hits(hits: list[Hit], cfg: Config, question: str) -> list[Hit]:
     """Hits good enough to cite, or [] for "no good answer".
 
-    The best hit must reach ``answer_min_bm25``, or half of it when it contains every
-    content word of the query (short keyword queries score lower); the others 60% of it.
+    The top hit must hold at least ``answer_min_coverage`` of the question's content
+    words, or reach ``answer_min_bm25``; the others are kept when they cover half as
+    much. Coverage is a share, not a corpus-dependent score, so it holds on a corpus
+    whose BM25 statistics differ (see the README's threshold figures).
     """
     if not hits:
         return []
-    top = hits[0].scores.get("bm25", 0.0)
-    if top < cfg.answer_min_bm25:
-        words = _query_content(question)
-        if not (words and top >= 0.5 * cfg.answer_min_bm25
-                and words <= _content_tokens(hits[0].text)):
-            return []
+    top_cov = coverage(question, hits[0].title + " " + hits[0].text)
+    bm25_ok = cfg.answer_min_bm25 > 0 and hits[0].scores.get("bm25", 0.0) >= cfg.answer_min_bm25
+    if top_cov < cfg.answer_min_coverage and not bm25_ok:
+        return []
     return [hits[0]] + [h for h in hits[1:4]
-                        if h.scores.get("bm25", 0.0) >= 0.6 * cfg.answer_min_bm25]
+                        if coverage(question, h.title + " " + h.text) >= 0.5 * cfg.answer_min_coverage]
 
 
-def extractive(question: str, hits: list[Hit], cfg: Config) -> Answer:
-    lang = lang_of(question)
+def _card_sentences(q: Question, good: list[Hit], cards: CardLookup | None) -> list[S.Sentence]:
+    """Lesson-card items (of the asked kind) of the retrieved documents, each cited to a
+    retrieved passage that holds it."""
+    name = LESSON_FIELDS.get(q.kind)
+    if not name or cards is None:
+        return []
+    out: list[S.Sentence] = []
+    for doc_id in dict.fromkeys(h.doc_id for h in good):
+        try:
+            card = cards(doc_id)
+        except Exception as e:  # a lessons store problem must not break the answer
+            log.warning("lesson card of %s unavailable: %s", doc_id, e)
+            card = None
+        if card is None:
+            continue
+        if q.entity and q.entity in card.cases():
+            card = card.scoped(q.entity)
+        for it in card.items(name):
+            text = " ".join(it.text.split())
+            hit = next((h for h in good if h.doc_id == doc_id and it.text[:60] in h.text), None)
+            if hit is None or len(text) < 8:
+                continue
+            rank = good.index(hit)
+            s = S.Sentence(text, hit, rank, hit.text.find(it.text[:60]), hit.text.find(it.text[:60]),
+                           S.content_tokens(text, _STOP), it.province, from_card=True)
+            out.append(s)
+    return out
+
+
+_LEADS = {
+    "th": {"factors": "ปัจจัยความสำเร็จ{e}ตามเอกสาร:", "obstacles": "ปัญหาและอุปสรรค{e}ตามเอกสาร:",
+           "recommendations": "ข้อเสนอแนะ{e}ตามเอกสาร:", "list": "", "comparison": "เปรียบเทียบตามเอกสาร:"},
+    "en": {"factors": "Success factors{e} reported in the sources{q}:",
+           "obstacles": "Obstacles{e} reported in the sources{q}:",
+           "recommendations": "Recommendations{e} in the sources{q}:",
+           "how": "How it was done{e}, according to the sources{q}:",
+           "why": "Reasons given in the sources{q}:", "who": "People named in the sources{q}:",
+           "when": "Dates in the sources{q}:", "how_many": "Figures in the sources{q}:",
+           "definition": "Definition from the sources{q}:", "list": "Listed in the sources{q}:",
+           "comparison": "What the sources say about each{q}:", "other": "From the sources{q}:"},
+}
+
+
+def _lead(q: Question, quoted_thai: bool) -> str:
+    tpl = _LEADS[q.lang].get(q.kind, "")
+    if not tpl:
+        return ""
+    if q.lang == "th":
+        e = f"ของจังหวัด{q.entity}" if q.entity and q.kind != "comparison" else ""
+        return tpl.format(e=e)
+    from km_search.thai.glossary import PROVINCES_EN
+
+    en = next((k.title() for k, v in PROVINCES_EN.items() if v == q.entity), None)
+    return tpl.format(e=f" for {en}" if en and q.kind != "comparison" else "",
+                      q=" (quoted in Thai)" if quoted_thai else "")
+
+
+def _compose(q: Question, chosen: list[S.Sentence]) -> tuple[str, list[Hit]]:
+    """Text with one [n] per source, after the source's last sentence, numbered in order."""
+    cited: list[Hit] = []
+    for s in chosen:
+        if s.hit not in cited:
+            cited.append(s.hit)
+    chosen = sorted(chosen, key=lambda s: (cited.index(s.hit), s.pos))
+    bullets = q.kind in LISTING_TYPES or q.kind == "comparison" or (
+        len(chosen) == 1 and len(chosen[0].items) >= 2)
+    lines: list[str] = []
+    for i, s in enumerate(chosen):
+        last_of_source = i + 1 == len(chosen) or chosen[i + 1].hit is not s.hit
+        text = s.text
+        if s.items:
+            text += "".join(f"\n  - {it}" for it in s.items) if bullets else " " + " ".join(s.items)
+        mark = f" [{cited.index(s.hit) + 1}]" if last_of_source else ""
+        if q.kind == "comparison" and s.subject:
+            text = f"จังหวัด{s.subject}: {text}" if q.lang == "th" else f"{s.subject}: {text}"
+        lines.append(("- " if bullets else "") + text + mark)
+    quoted_thai = any(re.search(r"[\u0e00-\u0e7f]", s.text) for s in chosen)
+    lead = _lead(q, quoted_thai)
+    body = ("\n" if bullets else " ").join(lines)
+    return ((lead + ("\n" if bullets else " ") + body) if lead else body), cited
+
+
+def extractive(question: str, hits: list[Hit], cfg: Config, cards: CardLookup | None = None) -> Answer:
+    q = understand(question)
     good = strong_hits(hits, cfg, question)
     if not good:
-        return Answer(NO_ANSWER[lang], False, "none")
+        return Answer(NO_ANSWER[q.lang], False, "none", kind=q.kind)
     qtok = _query_content(question)
-    cands = []  # (score, hit rank, position, sentence, hit)
-    for rank, h in enumerate(good):
-        for pos, (a, b) in enumerate(split_sentences(h.text)):
-            sent = h.text[a:b].strip()
-            if len(sent) < 15 or sent == h.title.strip():
-                continue
-            if len(sent) > _MAX_SENTENCE:
-                sent = sent[:_MAX_SENTENCE].rsplit(" ", 1)[0] + " …"
-            matched = qtok & _content_tokens(sent)
-            if not matched:
-                continue
-            cands.append((len(matched) + 0.5 / (rank + 1), rank, pos, sent, h))
+    cands = _card_sentences(q, good, cards) + S.sentences(good, _STOP)
+    for s, near in zip(cands, S.neighbour_matches(cands, qtok)):
+        s.score = S.score(s, q, qtok, near)
+    cands = [s for s in cands if s.from_card or qtok & s.tokens
+             or (q.kind in S.DETAIL_TYPES and s.score >= 3.0)]
     if not cands:
-        return Answer(NO_ANSWER[lang], False, "none")
-    cands.sort(key=lambda c: -c[0])
-    best = cands[0][0]
-    chosen, seen = [], set()
-    for c in cands:
-        if len(chosen) >= cfg.answer_sentences or c[0] < 0.5 * best:
-            break
-        if c[3] not in seen:
-            seen.add(c[3]); chosen.append(c)
-    chosen.sort(key=lambda c: (c[1], c[2]))
-    cited: list[Hit] = []
-    parts = []
-    for _, _, _, sent, h in chosen:
-        if h not in cited:
-            cited.append(h)
-        parts.append(f"{sent} [{cited.index(h) + 1}]")
-    return Answer(" ".join(parts), True, "extractive", cited,
-                  evidence=[(c[3], c[4]) for c in chosen])
+        return Answer(NO_ANSWER[q.lang], False, "none", kind=q.kind)
+    best = max(s.score for s in cands)
+    cands = [s for s in cands if s.score >= 0.5 * best]
+    k = max(cfg.answer_sentences, 6) if q.kind in LISTING_TYPES else cfg.answer_sentences
+    if q.kind == "comparison" and len(q.provinces) >= 2:
+        chosen = []
+        for p in q.provinces[:3]:  # the best sentences about each entity compared
+            own = [s for s in cands if s.subject == p]
+            chosen += S.mmr(own, max(2, k // len(q.provinces[:3])))
+        chosen = chosen or S.mmr(cands, k)
+    else:
+        chosen = S.mmr(cands, k)
+    text, cited = _compose(q, chosen)
+    return Answer(text, True, "extractive", cited, evidence=[(s.text, s.hit) for s in chosen], kind=q.kind)
 
 
-def generative(question: str, history: list, hits: list[Hit], cfg: Config) -> Answer:
+def generative(question: str, history: list, hits: list[Hit], cfg: Config,
+               cards: CardLookup | None = None) -> Answer:
     """Ask the configured endpoint with the extractive answer's evidence; fall back to the
     extractive answer on any failure."""
     from .llm import LLMClient, LLMError, build_messages, renumber_citations
 
-    fallback = extractive(question, hits, cfg)
+    fallback = extractive(question, hits, cfg, cards)
     good = strong_hits(hits, cfg, question)
     if not good:
         return fallback
@@ -147,23 +246,27 @@ def generative(question: str, history: list, hits: list[Hit], cfg: Config) -> An
         fallback.note = "generative endpoint unavailable; extractive answer shown"
         return fallback
     if not text or "NO_ANSWER" in text:
-        return Answer(NO_ANSWER[lang], False, "none")
+        return Answer(NO_ANSWER[lang], False, "none", kind=fallback.kind)
     text, used = renumber_citations(text, len(good))
     if not used:  # an uncited answer is not trusted
         fallback.note = "generative answer had no citations; extractive answer shown"
         return fallback
-    return Answer(text, True, "generative", [good[i - 1] for i in used])
+    return Answer(text, True, "generative", [good[i - 1] for i in used], kind=fallback.kind)
 
 
 def answer(question: str, history: list, hits: list[Hit], cfg: Config,
-           generate: bool | None = None) -> Answer:
+           generate: bool | None = None, cards: CardLookup | None = None) -> Answer:
     use_llm = bool(cfg.llm_url) if generate is None else (generate and bool(cfg.llm_url))
-    return generative(question, history, hits, cfg) if use_llm else extractive(question, hits, cfg)
+    if use_llm:
+        return generative(question, history, hits, cfg, cards)
+    return extractive(question, hits, cfg, cards)
 
 
 def ask(searcher: Any, question: str, k: int = 5, filters: Any = None, history: list | None = None,
-        generate: bool | None = None) -> tuple[Answer, list[Hit]]:
+        generate: bool | None = None, cards: CardLookup | None = None) -> tuple[Answer, list[Hit]]:
     """Search and answer: what /chat and `km-search ask` both run (the question must
-    already be cleaned with :func:`km_search.search.clean_query`)."""
+    already be cleaned with :func:`km_search.search.clean_query`). When there is no good
+    answer the hits are dropped too: nothing relevant was found."""
     hits = searcher.search(question, k=max(k, 4), filters=filters)
-    return answer(question, history or [], hits, searcher.cfg, generate), hits
+    ans = answer(question, history or [], hits, searcher.cfg, generate, cards)
+    return ans, (hits if ans.found else [])

@@ -26,7 +26,7 @@ from km_search.thai.provinces import PROVINCES
 
 from . import facets as F
 from . import structure as S
-from .roles import ROLES, RoleModel, role_model
+from .roles import ROLES, RoleModel
 
 EXTRACTOR_VERSION = 2
 FIELDS = ("programmes", "agencies", "provinces", "context", "success_factors", "obstacles",
@@ -488,13 +488,11 @@ def _merge(first: list[Item], more: list[Item]) -> list[Item]:
     return sorted(first + _fresh(first, more), key=lambda it: it.citations[0].start if it.citations else -1)
 
 
-_DEFAULT: Any = object()
-
-
-def extract_card(doc: Document, roles: RoleModel | None = _DEFAULT) -> LessonCard:
-    """The lesson card of one document. ``roles``: the sentence-role model (default: the
-    environment's, see :func:`.roles.role_model`); None = headings and cue phrases only."""
-    model = role_model() if roles is _DEFAULT else roles
+def extract_card(doc: Document, roles: RoleModel | None = None) -> LessonCard:
+    """The lesson card of one document. ``roles``: the sentence-role model (see
+    :func:`.roles.role_model`; the lesson store of a configured home passes it); None =
+    headings and cue phrases only, no model loaded."""
+    model = roles
     t = _Text(doc)
     found = _role_items(t, model)
     heads = [Item("", [Citation(doc.doc_id, u.start, u.end, "")])

@@ -11,7 +11,9 @@ written for this project). A fixed fifth of it (sha1 of the sentence, mod 5 == 0
 held out and never used for training or for choosing constants; ``km-search eval
 --roles`` reports precision/recall on it. The fitted weights are stored in the models
 folder as ``roles-<model fingerprint>-<data hash>.npz`` (temporary file + rename), so
-they are rebuilt when the model or the data change and otherwise trained once.
+they are rebuilt when the model or the data change and otherwise trained once; the
+default model's file is also committed beside the data (same name), so a fresh install
+does not retrain (``python -m km_search.lessons.roles`` rebuilds it).
 Sentence vectors go through an :class:`~km_search.embed.cache.EmbeddingCache` in the
 same folder, so re-extracting cards does not embed the same sentence twice.
 """
@@ -198,9 +200,11 @@ def role_model(cfg: Any = None, embedder: Any = None) -> RoleModel | None:
                 embedder = get_embedder(cfg)
             folder = Path(cfg.models_dir)
             encode = cached_encoder(embedder, folder / "role-vectors.db")
-            path = folder / f"roles-{embedder.fingerprint}-{data_hash()}.npz"
-            if path.exists():
-                z = np.load(path)
+            name = f"roles-{embedder.fingerprint}-{data_hash()}.npz"
+            path = folder / name
+            shipped = DATA_DIR / name  # the default model's weights, committed with the data
+            if path.exists() or shipped.exists():
+                z = np.load(path if path.exists() else shipped)
                 model = RoleModel(encode, z["coef"], z["intercept"])
             else:
                 train = [e for e in load_examples() if not e.held_out]
@@ -230,3 +234,27 @@ def pr_table(gold: list[str], pred: list[str]) -> dict[str, dict[str, float]]:
         out[r] = {"precision": tp / n_p if n_p else 0.0, "recall": tp / n_g if n_g else 0.0,
                   "predicted": n_p, "gold": n_g}
     return out
+
+
+def main() -> int:
+    """Train on the training part with the configured model and write the weights beside
+    the data (to commit), then print the held-out table."""
+    import shutil
+
+    from km_search.settings import load_config
+
+    cfg = load_config()
+    for old in DATA_DIR.glob("roles-*.npz"):
+        old.unlink()
+    model = role_model(cfg)
+    if model is None:
+        raise SystemExit("the default model could not be loaded")
+    made = sorted(Path(cfg.models_dir).glob(f"roles-*-{data_hash()}.npz"), key=os.path.getmtime)[-1]
+    shutil.copyfile(made, DATA_DIR / made.name)
+    for role, r in evaluate_held_out(model).items():
+        print(f"{role:15} P {r['precision']:.3f} R {r['recall']:.3f} (gold {r['gold']})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

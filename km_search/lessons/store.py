@@ -10,11 +10,12 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+from km_search.docstore import DocumentStore
 from km_search.models import Document, utcnow
 from km_search.sqlite import connect
 
 from . import facets as F
-from .cards import _DEFAULT, EXTRACTOR_VERSION, LessonCard, extract_card
+from .cards import EXTRACTOR_VERSION, LessonCard, extract_card
 from .roles import role_model
 
 SCHEMA = """
@@ -33,9 +34,9 @@ def lessons_path(cfg: Any) -> Path:
 
 
 class LessonStore:
-    def __init__(self, path: Path | str, roles: Any = _DEFAULT):
-        """``roles``: the sentence-role model cards are extracted with (default: the
-        environment's; None = headings and cue phrases only)."""
+    def __init__(self, path: Path | str, roles: Any = None):
+        """``roles``: the sentence-role model cards are extracted with (None: headings
+        and cue phrases only; :meth:`for_config` passes the home's model)."""
         self.path = Path(path)
         self.roles = roles
         self.db = connect(self.path, SCHEMA)
@@ -80,8 +81,6 @@ class LessonStore:
         return stats
 
     def sync_corpus(self, corpus_db: Path | str) -> dict[str, int]:
-        from corpus.store import DocumentStore
-
         with DocumentStore(corpus_db) as docs:
             return self.sync(docs.iter_documents())
 

@@ -86,7 +86,7 @@ def index(rebuild: bool = typer.Option(False, "--rebuild", help="Re-build from s
           home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
     """Bring the index up to date with the document store (incremental unless --rebuild)."""
     from corpus.seeds import bundled_seeds
-    from corpus.store import DocumentStore
+    from km_search.docstore import DocumentStore
 
     cfg = load_config(home=str(home) if home else None)
     with DocumentStore(cfg.corpus_db) as store:
@@ -114,7 +114,7 @@ def add(paths: list[Path] = typer.Argument(..., help="Files or folders (.txt .md
         home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
     """Add local documents and update the index incrementally."""
     from corpus.ingest import collect
-    from corpus.store import DocumentStore
+    from km_search.docstore import DocumentStore
 
     cfg = load_config(home=str(home) if home else None)
     report = collect(paths)
@@ -188,8 +188,12 @@ def ask(question: str = typer.Argument(..., help="A question, Thai or English ('
     if question == "-":
         question = sys.stdin.read(cfg.max_query_chars + 1)
     question = clean_query(question, cfg.max_query_chars)
-    ans, _ = ask_(Searcher(cfg), question, k=k, filters=Filters(None, None, publisher, province),
-                  generate=generate)
+    from km_search.lessons import LessonStore
+
+    searcher = Searcher(cfg)
+    with LessonStore.for_config(cfg, sync=True, embedder=searcher.embedder) as st:
+        ans, _ = ask_(searcher, question, k=k, filters=Filters(None, None, publisher, province),
+                      generate=generate, cards=st.get)
     cites = [{"n": i, "doc_id": h.doc_id, "chunk_id": h.chunk_id, "title": h.title, "url": h.url,
               "link": passage_link(h)} for i, h in enumerate(ans.cited, 1)]
     if as_json:
@@ -211,7 +215,7 @@ def ask(question: str = typer.Argument(..., help="A question, Thai or English ('
 def info(verify: bool = typer.Option(False, help="Also check every index file's checksum."),
          home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
     """Show settings, the document store and the live index."""
-    from corpus.store import DocumentStore
+    from km_search.docstore import DocumentStore
     from km_search import indexdir
 
     cfg = load_config(home=str(home) if home else None)
@@ -243,12 +247,25 @@ def eval_cmd(data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help
              judgements: Optional[Path] = typer.Option(
                  None, help="Instead: score the live index against relevance judgements (JSONL, "
                             "e.g. GET /feedback/judgements.jsonl from `km-search serve`)."),
+             answers: bool = typer.Option(False, "--answers", help="Instead: answer quality (gold "
+                                          "sentence, right entity) and the no-answer gate on a second corpus."),
+             roles: bool = typer.Option(False, "--roles", help="Instead: sentence roles and lesson cards on "
+                                        "the held-out sentences and documents."),
              as_json: Optional[Path] = typer.Option(None, "--json", help="Write results as JSON here."),
              home: Optional[Path] = typer.Option(None, help="Data directory (for the model cache).")) -> None:
     """Passage-retrieval benchmark: R@1/5/10 and MRR@10 for bm25, dense and hybrid."""
-    from km_search import evaluate
+    from bench import evaluate
 
     cfg = load_config(home=str(home) if home else None)
+    if answers or roles:
+        from bench import answers as A, lessons as L
+
+        res = (A.run(cfg, data, log=lambda m: err.print(m, highlight=False)) if answers
+               else L.run_roles(cfg))
+        out.print(A.format_table(res) if answers else L.format_roles(res), highlight=False)
+        if as_json:
+            as_json.write_text(json.dumps(res, ensure_ascii=False, indent=1))
+        return
     if judgements:
         if not judgements.exists():
             _fail(f"no such judgements file: {judgements}")
@@ -286,7 +303,7 @@ def bench(sizes: str = typer.Option("10000,100000,1000000", help="Comma-separate
           home: Optional[Path] = typer.Option(None, help="Data directory (for the model and cache).")) -> None:
     """Scale benchmark: build time, size, RSS and p50/p99 latency at 10k..1M passages,
     in-process and over HTTP."""
-    from km_search import bench as B
+    from bench import speed as B
 
     cfg = load_config(home=str(home) if home else None)
     try:
