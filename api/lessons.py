@@ -81,7 +81,7 @@ def examples(request: Request, lang: Literal["th", "en"] = "th",
              n: int = Query(6, ge=1, le=20)) -> dict:
     """Only questions the answer builder really answers are kept; computed once per index
     build and language (each candidate is one search)."""
-    from .answer import answer
+    from km_search.answer import answer
 
     svc = request.app.state.service
     searcher = svc.get()
