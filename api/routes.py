@@ -8,10 +8,14 @@ import time
 from datetime import datetime, timezone
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+
+from pydantic import ValidationError
 
 from corpus.store import DocumentStore
 from indexer import passages as P
+from km_search.markup import safe_url
 from km_search.models import Hit
 from km_search.search import clean_query
 
@@ -32,6 +36,11 @@ _DOC_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 def _svc(request: Request):
     return request.app.state.service
+
+
+def public_url(cfg) -> str:
+    """Base of absolute links in exports: the configured public URL, never the Host header."""
+    return cfg.public_url or f"http://{cfg.serve_host}:{cfg.serve_port}"
 
 
 def _hit_out(h: Hit) -> HitOut:
@@ -80,9 +89,13 @@ def search_get(request: Request, q: str = Query(..., description="question or ke
                publisher: str | None = Query(None, max_length=200),
                province: str | None = Query(None, max_length=100),
                source: str | None = Query(None, max_length=100)) -> Response:
-    return _do_search(request, SearchIn(query=q, k=k, mode=mode, filters=FilterIn(
-        date_from=date_from, date_to=date_to, publisher=publisher, province=province,
-        source=source)))
+    try:  # the same date checks as the JSON body; a bad date is the client's 422
+        filters = FilterIn(date_from=date_from, date_to=date_to, publisher=publisher,
+                           province=province, source=source)
+    except ValidationError as e:
+        raise RequestValidationError([{**err, "loc": ("query", *err["loc"])}
+                                      for err in e.errors(include_url=False)]) from None
+    return _do_search(request, SearchIn(query=q, k=k, mode=mode, filters=filters))
 
 
 @search_router.post("/search", response_model=SearchOut, summary="Search (JSON body)")
@@ -154,7 +167,9 @@ def _document_html(doc, passages: list[dict], passage: int | None) -> str:
     else:
         text = e(body)
     meta = " · ".join(x for x in (doc.publisher, date_line(doc.published, doc.published_raw)) if x)
-    src = f'<p><a href="{e(doc.url)}" rel="noopener noreferrer">{e(doc.url)}</a></p>' if doc.url else ""
+    url = safe_url(doc.url)  # a javascript:/data: URL is shown as text, never a live link
+    src = (f'<p><a href="{e(url)}" rel="noopener noreferrer">{e(doc.url)}</a></p>' if url
+           else f'<p>{e(doc.url)}</p>' if doc.url else "")
     return (f'<!doctype html><html lang="th"><head><meta charset="utf-8"><title>{e(doc.title)}</title>'
             f'<link rel="stylesheet" href="/static/style.css"></head><body class="docpage">'
             f'<p><a href="/">← km-search</a></p><h1>{e(doc.title)}</h1><p class="meta">{e(meta)}</p>'
@@ -181,7 +196,7 @@ def export(request: Request, body: ExportIn) -> Response:
     if not body.conversation and not body.results:
         raise HTTPException(400, "nothing to export: send a conversation or results")
     stamp = datetime.now().strftime("%Y%m%d-%H%M")
-    base = str(request.base_url)
+    base = public_url(_svc(request).cfg)
     if body.format == "md":
         return Response(to_markdown(body, base), media_type="text/markdown; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="km-search-{stamp}.md"'})
