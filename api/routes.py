@@ -205,16 +205,28 @@ def export(request: Request, body: ExportIn) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="km-search-{stamp}.docx"'})
 
 
-@status_router.get("/health", summary="Is an index loaded?")
+HEALTH_QUERY = "การจัดการความรู้"  # any query: what counts is that both retrievers answer
+
+
+@status_router.get("/health", summary="Can the index answer a search? (503 with the reason if not)")
 def health(request: Request) -> Response:
+    """Runs a real one-hit hybrid search (BM25 + the embedding model + FAISS + the passage
+    table), so a damaged build, a missing model or a build that failed to load shows here
+    as HTTP 503 with the reason, not as "ok" while every search fails."""
     svc = _svc(request)
+    body: dict = {"status": "ok"}
     try:
         s = svc.get()
+        body["build"] = s.build.name
+        s.search(HEALTH_QUERY, k=1, mode="hybrid")
     except Exception as e:
-        return Response(json.dumps({"status": "unavailable", "error": str(e)}, ensure_ascii=False),
-                        status_code=503, media_type="application/json")
-    return Response(json.dumps({"status": "ok", "build": s.build.name, "warning": svc.error},
-                               ensure_ascii=False), media_type="application/json")
+        body.update(status="unavailable", error=str(e) or type(e).__name__)
+    else:
+        if svc.error:  # a newer build exists but failed to load: serving a stale index
+            body.update(status="degraded", error=svc.error)
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/json",
+                    status_code=200 if body["status"] == "ok" else 503,
+                    headers={"Cache-Control": "no-store"})
 
 
 @status_router.get("/stats", summary="Documents, passages, index age, model, feedback")

@@ -68,6 +68,24 @@ def _compatible(man: dict, emb: Embedder, cfg: Config) -> bool:
                                         "overlap": cfg.chunk_overlap})
 
 
+def _copy_live(live: Path, build: Path, man: dict):
+    """The live build's passage table (copied into ``build``), its FAISS index and the
+    doc hashes it holds; raises if any of it is unreadable or disagrees with the manifest."""
+    shutil.copy2(live / "passages.db", build / "passages.db")
+    index = faiss.read_index(str(live / "vectors.faiss"))
+    db = P.open_db(build / "passages.db")
+    try:
+        have = {r[0]: r[1] for r in db.execute("SELECT doc_id, hash FROM docs")}
+        n = db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+        if not index.ntotal == n == man["counts"]["passages"]:
+            raise indexdir.IndexCorrupt(f"{index.ntotal} vectors and {n} passages, the manifest "
+                                        f"says {man['counts']['passages']}")
+    except BaseException:
+        db.close()
+        raise
+    return db, index, have
+
+
 def update_index(cfg: Config, *, full: bool = False, progress: Progress | None = None,
                  embedder: Embedder | None = None) -> IndexStats:
     """Bring the live index in line with the document store."""
@@ -75,7 +93,8 @@ def update_index(cfg: Config, *, full: bool = False, progress: Progress | None =
     home = cfg.home_path
     stats = IndexStats()
     with _lock(home):
-        indexdir.cleanup(home)
+        grace = 2 * cfg.reload_seconds  # servers reload within reload_seconds of a swap
+        indexdir.cleanup(home, grace=grace)
         emb = embedder or get_embedder(cfg)
         live = indexdir.live_build(home)
         man = None
@@ -83,23 +102,37 @@ def update_index(cfg: Config, *, full: bool = False, progress: Progress | None =
             try:
                 man = indexdir.read_manifest(live)
             except indexdir.IndexError_ as e:
-                stats.notes.append(f"live index unusable ({e}); doing a full build")
+                stats.notes.append(f"the live index is unusable ({e}); rebuilding it in full "
+                                   "from corpus.db")
             if man is not None and not _compatible(man, emb, cfg):
                 stats.notes.append("model, tokenizer or chunking changed; doing a full build")
                 man = None
-        stats.full = man is None
+            if man is not None:
+                try:  # an update copies the live build: never carry damage forward
+                    indexdir.verify_build(live)
+                except indexdir.IndexError_ as e:
+                    stats.notes.append(f"the live index failed verification ({e}); "
+                                       "rebuilding it in full from corpus.db")
+                    man = None
 
         with DocumentStore(cfg.corpus_db) as store:
             want = store.hashes()
             build = indexdir.new_build_dir(home)
             try:
+                index = None
                 if man is not None:
-                    shutil.copy2(live / "passages.db", build / "passages.db")
-                    index = faiss.read_index(str(live / "vectors.faiss"))
-                else:
-                    index = None
-                db = P.open_db(build / "passages.db")
-                have = {r[0]: r[1] for r in db.execute("SELECT doc_id, hash FROM docs")}
+                    try:
+                        db, index, have = _copy_live(live, build, man)
+                    except Exception as e:  # damage the cheap checks could not see
+                        stats.notes.append(f"the live index could not be read ({type(e).__name__}: "
+                                           f"{e}); rebuilding it in full from corpus.db")
+                        man, index = None, None
+                        for f in build.iterdir():
+                            f.unlink()
+                stats.full = man is None
+                if man is None:
+                    db = P.open_db(build / "passages.db")
+                    have = {}
                 gone = [d for d in have if want.get(d) != have[d]]
                 new = [d for d in want if have.get(d) != want[d]]
                 if man is not None and not gone and not new:
@@ -174,7 +207,7 @@ def update_index(cfg: Config, *, full: bool = False, progress: Progress | None =
                     "counts": {"documents": ndocs, "passages": len(all_pids)},
                     "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 })
-                final = indexdir.publish(home, build)
+                final = indexdir.publish(home, build, grace=grace)
                 stats.build = final.name
             except BaseException:
                 shutil.rmtree(build, ignore_errors=True)
