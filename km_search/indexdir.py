@@ -30,10 +30,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from km_search.atomic import fsync_dir, write_atomic
+
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+# The one place the build's file names are spelled (backends add their own files).
+PASSAGES = "passages.db"
+VECTORS = "vectors.faiss"  # local backend: FAISS
+BM25 = "bm25"  # local backend: bm25s folder
+MILVUS_LITE = "milvus.db"  # milvus backend without a server URI: Milvus Lite file
 PIN = ".readers"  # flock target of readers; not part of the build's checksummed files
-FILES = ("passages.db", "vectors.faiss")
 HASH_LIMIT = 512 * 1024 * 1024  # verify_build hashes builds up to this size
 
 
@@ -114,16 +120,16 @@ def verify_build(folder: Path, hash_limit: int = HASH_LIMIT) -> dict[str, Any]:
     try:
         import sqlite3
 
-        db = sqlite3.connect(f"file:{folder / 'passages.db'}?mode=ro", uri=True)
+        db = sqlite3.connect(f"file:{folder / PASSAGES}?mode=ro", uri=True)
         try:
             n = db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
         finally:
             db.close()
     except Exception as e:  # sqlite3.DatabaseError on a truncated or garbled file
-        raise IndexCorrupt(f"{folder / 'passages.db'} is unreadable ({e})") from None
+        raise IndexCorrupt(f"{folder / PASSAGES} is unreadable ({e})") from None
     want = man.get("counts", {}).get("passages")
     if want is not None and n != want:
-        raise IndexCorrupt(f"{folder / 'passages.db'} holds {n} passages, the manifest {want}")
+        raise IndexCorrupt(f"{folder / PASSAGES} holds {n} passages, the manifest {want}")
     if total <= hash_limit:
         for name, digest in files.items():
             if sha256_file(folder / name) != digest:
@@ -131,13 +137,16 @@ def verify_build(folder: Path, hash_limit: int = HASH_LIMIT) -> dict[str, Any]:
     return man
 
 
+def backend_of(manifest: dict[str, Any]) -> str:
+    """The retrieval backend a build was written by (builds before backends: local)."""
+    return manifest.get("backend", "local")
+
+
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     sums = checksums(folder)
     manifest = dict(manifest, format_version=FORMAT_VERSION, files=sums,
                     sizes={name: (folder / name).stat().st_size for name in sums})
-    tmp = folder / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    os.replace(tmp, folder / MANIFEST)
+    write_atomic(folder / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
 
 
 def builds_dir(home: Path) -> Path:
@@ -149,14 +158,6 @@ def new_build_dir(home: Path) -> Path:
     d = builds_dir(home) / f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}-{os.getpid()}.tmp"
     d.mkdir(parents=True)
     return d
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def publish(home: Path, tmp_build: Path, grace: float = 0.0) -> Path:
@@ -176,7 +177,7 @@ def publish(home: Path, tmp_build: Path, grace: float = 0.0) -> Path:
     if link.exists() and not link.is_symlink():
         raise IndexCorrupt(f"{link} is a real folder, not a symlink to a build: move it away")
     os.replace(tmp_link, link)
-    _fsync_dir(home)
+    fsync_dir(home)
     cleanup(home, keep=final, grace=grace)
     return final
 

@@ -12,19 +12,19 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from conftest import make_config
+from conftest import fake_config
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def api_schema(seed_home, embedder, tmp_path_factory):
+def api_schema(fake_seed_home, fake_embedder, tmp_path_factory):
     from api import create_app
 
     home = tmp_path_factory.mktemp("fuzzhome") / "home"
-    shutil.copytree(seed_home, home, symlinks=True)
-    app = create_app(make_config(home, rate_feedback="", rate_chat="", rate_export="",
-                                 admin_token="fuzz-admin"), embedder)
+    shutil.copytree(fake_seed_home, home, symlinks=True)
+    app = create_app(fake_config(home, rate_feedback="", rate_chat="", rate_export="",
+                                 admin_token="fuzz-admin"), fake_embedder)
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

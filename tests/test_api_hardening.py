@@ -15,25 +15,25 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import make_config
+from conftest import fake_config
 
 KK = "6fcee9b62a8409b7"  # seed 000: ขอนแก่นศึกษา
 
 
 @pytest.fixture(scope="module")
-def hard_home(seed_home, tmp_path_factory):
+def hard_home(fake_seed_home, tmp_path_factory):
     dst = tmp_path_factory.mktemp("hardhome") / "home"
-    shutil.copytree(seed_home, dst, symlinks=True)
+    shutil.copytree(fake_seed_home, dst, symlinks=True)
     return dst
 
 
 @pytest.fixture(scope="module")
-def client(hard_home, embedder):
+def client(hard_home, fake_embedder):
     from api import create_app
 
-    cfg = make_config(hard_home, public_url="https://km.example.go.th", rate_feedback="",
+    cfg = fake_config(hard_home, public_url="https://km.example.go.th", rate_feedback="",
                       rate_chat="", rate_export="")
-    with TestClient(create_app(cfg, embedder)) as c:
+    with TestClient(create_app(cfg, fake_embedder)) as c:
         yield c
 
 
@@ -146,7 +146,7 @@ def test_lessons_compare_markdown_escapes_stored_text():
 
 
 def test_document_page_links_only_http_urls(client, hard_home):
-    from corpus.store import DocumentStore
+    from km_search.docstore import DocumentStore
     from km_search.models import Document
 
     with DocumentStore(hard_home / "corpus.db") as s:
@@ -167,12 +167,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_a_500_keeps_the_connection_for_the_next_request(hard_home, embedder):
+def test_a_500_keeps_the_connection_for_the_next_request(hard_home, fake_embedder):
     import uvicorn
 
     from api import create_app
 
-    app = create_app(make_config(hard_home), embedder)
+    app = create_app(fake_config(hard_home), fake_embedder)
 
     def boom():
         raise RuntimeError("bug in a handler")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MODELS, ROOT, make_config
+from conftest import MODELS, ROOT, fake_config
 
 pytestmark = pytest.mark.slow
 KK = "6fcee9b62a8409b7"
@@ -49,20 +49,21 @@ def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 180) -> No
     raise AssertionError("server never became healthy")
 
 
-def test_rebuild_loop_under_http_load_gives_only_2xx(seed_home, embedder, tmp_path):
-    from corpus.store import DocumentStore
+def test_rebuild_loop_under_http_load_gives_only_2xx(fake_seed_home, fake_embedder, tmp_path):
+    from km_search.docstore import DocumentStore
     from indexer import update_index
     from km_search import indexdir
     from km_search.models import Document
 
     home = tmp_path / "home"
-    shutil.copytree(seed_home, home, symlinks=True)
+    shutil.copytree(fake_seed_home, home, symlinks=True)
     port = _free_port()
     env = dict(os.environ, KM_SEARCH_HOME=str(home), KM_SEARCH_MODELS_DIR=str(MODELS),
+               KM_SEARCH_MODEL="fake",
                KM_SEARCH_RELOAD_SECONDS="0.2", KM_SEARCH_SERVE_WORKERS="1",
                PYTHONPATH=str(ROOT), PYTHONIOENCODING="utf-8")
     log = open(tmp_path / "serve.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "km_search.cli", "serve", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     bad: list[str] = []
     done = threading.Event()
@@ -89,15 +90,15 @@ def test_rebuild_loop_under_http_load_gives_only_2xx(seed_home, embedder, tmp_pa
         threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
         for t in threads:
             t.start()
-        cfg = make_config(home, reload_seconds=0.2)
+        cfg = fake_config(home, reload_seconds=0.2)
         for round_ in range(6):
             if round_ % 2:
-                update_index(cfg, full=True, embedder=embedder)
+                update_index(cfg, full=True, embedder=fake_embedder)
             else:
                 with DocumentStore(cfg.corpus_db) as s:
                     s.upsert([Document(doc_id=f"chaos{round_}", title=f"บันทึก {round_}",
                                        body=f"บันทึกการจัดการความรู้รอบที่ {round_} จังหวัดขอนแก่น")])
-                update_index(cfg, embedder=embedder)
+                update_index(cfg, embedder=fake_embedder)
             time.sleep(0.5)
         time.sleep(1.0)
         done.set()

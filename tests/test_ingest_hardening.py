@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpus.ingest import collect, jsonl_documents
-from corpus.store import DocumentStore
+from km_search.docstore import DocumentStore
 from km_search.models import Document
 
 NOTES = ["บันทึกการประชุมเรื่องการจัดการความรู้ ครั้งที่ ๑",
