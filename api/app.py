@@ -19,6 +19,7 @@ from km_search.indexdir import IndexError_
 from km_search.search import QueryError
 from km_search.settings import Config
 
+from .access import RateLimits
 from .feedback import FeedbackStore
 from .lessons import lessons_router
 from .routes import (chat_router, documents_router, export_router, feedback_router,
@@ -190,7 +191,9 @@ def create_app(cfg: Config, embedder: Embedder | None = None, warm: bool = False
                   description="Thai knowledge-management search: hybrid BM25 + dense retrieval, "
                               "cited extractive answers, feedback and export.")
     app.state.service = service
-    app.state.feedback = FeedbackStore(cfg.home_path / "feedback.db")
+    app.state.feedback = FeedbackStore(cfg.home_path / "feedback.db",
+                                       int(cfg.feedback_max_mb * 1024 * 1024))
+    app.state.rate_limits = RateLimits(cfg)
     for r in (search_router, chat_router, documents_router, feedback_router, export_router,
               status_router, lessons_router):
         app.include_router(r)

@@ -7,7 +7,7 @@ import re
 import time
 from datetime import datetime, timezone
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
@@ -20,6 +20,7 @@ from km_search.models import Hit
 from km_search.search import clean_query
 
 from . import answer as A
+from .access import is_admin, rate_limited, require_admin
 from .export import date_line, to_docx, to_markdown
 from .schemas import (ChatIn, ChatOut, Citation, ExportIn, FeedbackIn, FilterIn, HitOut, Mode,
                       SearchIn, SearchOut)
@@ -103,7 +104,8 @@ def search_post(request: Request, body: SearchIn) -> Response:
     return _do_search(request, body)
 
 
-@chat_router.post("/chat", response_model=ChatOut, summary="Ask a question; cited answer")
+@chat_router.post("/chat", response_model=ChatOut, summary="Ask a question; cited answer",
+                 dependencies=[Depends(rate_limited("chat"))])
 def chat(request: Request, body: ChatIn) -> ChatOut:
     """Answer from the best sentences of the top passages, each cited as [n]; or say that
     no good answer was found. The history is passed to the generative endpoint only;
@@ -176,7 +178,8 @@ def _document_html(doc, passages: list[dict], passage: int | None) -> str:
             f'{src}<div class="docbody">{text}</div></body></html>')
 
 
-@feedback_router.post("/feedback", summary="Thumbs up (1) or down (-1) on an answer or a result")
+@feedback_router.post("/feedback", summary="Thumbs up (1) or down (-1) on an answer or a result",
+                      dependencies=[Depends(rate_limited("feedback"))])
 def feedback(request: Request, body: FeedbackIn) -> dict:
     store = request.app.state.feedback
     fid = store.add(body.query, body.vote, body.target, body.doc_id, body.chunk_id, body.answer)
@@ -184,14 +187,16 @@ def feedback(request: Request, body: FeedbackIn) -> dict:
 
 
 @feedback_router.get("/feedback/judgements.jsonl", response_class=PlainTextResponse,
-                     summary="Feedback as relevance judgements (JSON Lines)")
+                     summary="Feedback as relevance judgements (JSON Lines)",
+                     dependencies=[Depends(require_admin)])
 def judgements(request: Request) -> Response:
     return Response(request.app.state.feedback.judgements_jsonl(),
                     media_type="application/x-ndjson; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="judgements.jsonl"'})
 
 
-@export_router.post("/export", summary="Conversation and/or results as Markdown or DOCX")
+@export_router.post("/export", summary="Conversation and/or results as Markdown or DOCX",
+                    dependencies=[Depends(rate_limited("export"))])
 def export(request: Request, body: ExportIn) -> Response:
     if not body.conversation and not body.results:
         raise HTTPException(400, "nothing to export: send a conversation or results")
@@ -249,7 +254,7 @@ def stats(request: Request) -> dict:
             "model": man["model"]["name"], "dim": man["model"]["dim"],
             "answers": {"min_bm25": svc.cfg.answer_min_bm25,
                         "generative": bool(svc.cfg.llm_url)},
-            "feedback": request.app.state.feedback.counts(),
+            **({"feedback": request.app.state.feedback.counts()} if is_admin(request) else {}),
             "collection": s.overview().to_dict()}
 
 

@@ -199,3 +199,67 @@ def test_a_500_keeps_the_connection_for_the_next_request(hard_home, fake_embedde
     finally:
         server.should_exit = True
         t.join(10)
+
+
+# -- abuse limits and admin access ------------------------------------------------------
+def _app(home, embedder, **kw):
+    from api import create_app
+
+    return create_app(fake_config(home, **kw), embedder)
+
+
+@pytest.mark.parametrize("name,path,body", [
+    ("feedback", "/feedback", {"query": "ขอนแก่นศึกษา", "vote": 1, "target": "answer"}),
+    ("chat", "/chat", {"question": "ขอนแก่นศึกษาคืออะไร"}),
+    ("export", "/export", {"format": "md", "results": [{"title": "ผล"}]}),
+])
+def test_rate_limits_per_client(hard_home, fake_embedder, name, path, body):
+    app = _app(hard_home, fake_embedder, **{f"rate_{name}": "3/minute"})
+    with TestClient(app, client=("10.0.0.5", 4000)) as a, \
+            TestClient(app, client=("10.0.0.6", 4000)) as b:
+        assert [a.post(path, json=body).status_code for _ in range(3)] == [200] * 3
+        r = a.post(path, json=body)
+        assert r.status_code == 429 and "too many" in r.json()["detail"]
+        assert 1 <= int(r.headers["retry-after"]) <= 60
+        assert b.post(path, json=body).status_code == 200  # another address is not limited
+        assert a.get("/health").status_code == 200  # other endpoints are not limited
+
+
+def test_admin_token_protects_judgements_and_stats_details(hard_home, fake_embedder):
+    app = _app(hard_home, fake_embedder, admin_token="s3cret-token")
+    with TestClient(app, client=("127.0.0.1", 4000)) as c:
+        c.post("/feedback", json={"query": "ขอนแก่นศึกษา", "vote": 1, "target": "result",
+                                  "doc_id": KK})
+        r = c.get("/feedback/judgements.jsonl")
+        assert r.status_code == 401 and "Bearer" in r.json()["detail"]
+        assert c.get("/feedback/judgements.jsonl",
+                     headers={"Authorization": "Bearer wrong"}).status_code == 401
+        r = c.get("/feedback/judgements.jsonl", headers={"Authorization": "Bearer s3cret-token"})
+        assert r.status_code == 200 and KK in r.text
+        st = c.get("/stats").json()
+        assert "feedback" not in st and st["documents"] >= 5  # public part stays public
+        st = c.get("/stats", headers={"Authorization": "Bearer s3cret-token"}).json()
+        assert st["feedback"]["total"] >= 1
+    # no token configured: only this machine may read them
+    app = _app(hard_home, fake_embedder)
+    with TestClient(app, client=("203.0.113.9", 4000)) as remote, \
+            TestClient(app, client=("127.0.0.1", 4000)) as local:
+        assert remote.get("/feedback/judgements.jsonl").status_code == 403
+        assert "feedback" not in remote.get("/stats").json()
+        assert local.get("/feedback/judgements.jsonl").status_code == 200
+
+
+def test_feedback_db_is_capped_and_rotated(tmp_path):
+    from api.feedback import FeedbackStore
+
+    store = FeedbackStore(tmp_path / "feedback.db", max_bytes=256 * 1024)
+    big = "คำตอบยาว " * 400  # ~4 KB a post
+    for i in range(400):  # ~1.6 MB posted
+        store.add(f"คำถาม {i}", 1 if i % 3 else -1, "result", doc_id=f"d{i % 7}", answer=big)
+    sizes = [p.stat().st_size for p in tmp_path.iterdir() if p.name.startswith("feedback.db")]
+    assert store.rotated.exists() and sum(sizes) <= 2 * 256 * 1024 + 64 * 1024
+    assert store.counts()["total"] < 400  # the current file holds only the newest posts
+    judged = list(store.judgements())
+    assert judged and {j["question"] for j in judged} <= {f"คำถาม {i}" for i in range(400)}
+    # both files are read: the export holds more than the current file alone
+    assert len(judged) > store.counts()["queries"]
