@@ -217,7 +217,13 @@ def update_index(cfg: Config, *, full: bool = False, progress: Progress | None =
         indexdir.cleanup(home)
         emb = embedder or get_embedder(cfg)
         with DocumentStore(cfg.corpus_db) as store:
-            plan = plan_update(cfg, emb, store.hashes(), full)
+            want = store.hashes()
+            if not want:  # bm25s cannot index nothing; say so instead of a traceback
+                raise indexdir.IndexMissing(
+                    f"no documents in {cfg.corpus_db} to index: add some with `km-search add "
+                    "PATH` (or run `km-search index` without --no-seeds); the live index, if "
+                    "any, is unchanged")
+            plan = plan_update(cfg, emb, want, full)
             stats.notes += plan.notes
             stats.full = plan.full
             if plan.unchanged:

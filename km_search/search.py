@@ -17,6 +17,7 @@ from km_search import indexdir
 from km_search import passages as P
 from km_search.embed import Embedder, get_embedder
 from km_search.models import Hit
+from km_search.overview import Overview, collection_overview
 from km_search.retrieval.backend import EMPTY, get_backend
 from km_search.retrieval.filters import Filter
 from km_search.retrieval.fusion import fuse
@@ -218,4 +219,9 @@ class Searcher:
 
     def stats(self) -> dict:
         return {"build": self.build.name, **self.manifest}
+
+    def overview(self) -> Overview:
+        """Counts, publishers, provinces and date range of the loaded build's documents."""
+        with self._lock:
+            return collection_overview(self.db)
 
