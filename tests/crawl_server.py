@@ -17,7 +17,7 @@ import threading
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 SITES = Path(__file__).resolve().parent / "fixtures" / "sites"
 LAST_MODIFIED = "Wed, 08 Dec 2021 10:00:00 GMT"
@@ -111,7 +111,7 @@ class Server:
 
     def _handle(self, h):
         parts = urlsplit(h.path)
-        path = parts.path
+        path = unquote(parts.path)  # /files/%E0%B8%...pdf names a file with a Thai name
         with self.lock:
             n = self.hits[path] = self.hits.get(path, 0) + 1
         if self.site == "traps":
