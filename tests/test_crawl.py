@@ -16,8 +16,8 @@ from corpus.crawl.config import Sources
 from corpus.crawl.fetch import Fetcher
 from corpus.crawl.report import score, table
 from corpus.crawl.runner import crawl_status, run_crawl, run_every
-from corpus.store import DocumentStore
 from crawl_server import Server, answers, sources_toml, today_th
+from km_search.docstore import DocumentStore
 from km_search.settings import load_config
 
 TUNED = ("wp", "joomla", "oldtable")  # the sites the extractor was developed against
@@ -304,7 +304,7 @@ def test_crawl_status_cli_lists_error_reasons(zero):
     from conftest import ROOT
 
     cfg, *_ = zero
-    r = subprocess.run([sys.executable, "-m", "km_search.cli", "crawl", "--status"], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "cli", "crawl", "--status"], cwd=ROOT,
                        env=dict(os.environ, KM_SEARCH_HOME=str(cfg.home_path)),
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
@@ -324,7 +324,7 @@ def test_crawl_report_cli(zero, tmp_path):
     cfg, *_ = zero
     key = tmp_path / "key.json"
     key.write_text(json.dumps(_key("joomla"), ensure_ascii=False), encoding="utf-8")
-    r = subprocess.run([sys.executable, "-m", "km_search.cli", "crawl", "joomla", "--report", str(key)],
+    r = subprocess.run([sys.executable, "-m", "cli", "crawl", "joomla", "--report", str(key)],
                        cwd=ROOT, env=dict(os.environ, KM_SEARCH_HOME=str(cfg.home_path)),
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr

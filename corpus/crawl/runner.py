@@ -14,7 +14,8 @@ from urllib.parse import urljoin, urlsplit
 from pathlib import Path
 from typing import Callable
 
-from corpus.store import DocumentStore
+from indexer import update_index
+from km_search.docstore import DocumentStore
 from km_search.models import Document, content_hash, doc_id_for
 from km_search.settings import Config
 from km_search.thai.provinces import provinces_in
@@ -388,8 +389,6 @@ def run_crawl(cfg: Config, source_names: list[str] | None = None, *,
                 rep = _Crawl(src, state, store, fetcher, max_pages, progress).run(prune)
             reports.append(rep)
             if index and (rep.added or rep.changed or rep.pruned):
-                from indexer import update_index
-
                 update_index(cfg, embedder=embedder)
                 rep.indexed = True
     finally:

@@ -16,7 +16,14 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from km_search.settings import Config
+from corpus.seeds import bundled_seeds
+from indexer import update_index
+from km_search.docstore import DocumentStore
+from km_search.indexdir import IndexMissing
+from km_search.models import Document
+from km_search.retrieval.fusion import fuse
+from km_search.search import Searcher, clean_query, query_tokens
+from km_search.settings import Config, load_config
 
 SEED_QUESTIONS = Path(__file__).parent / "data" / "seed_questions.jsonl"
 
@@ -40,9 +47,6 @@ def _metrics(ranks: list[int | None]) -> dict[str, float]:
 
 def _doc_ranks(searcher, queries: list[tuple[str, str]], mode: str, **fusion) -> list[int | None]:
     """Rank of the gold document (by its best passage) for each (question, gold id)."""
-    from km_search.retrieval.fusion import fuse
-    from km_search.search import clean_query
-
     ranks = []
     for q, gold in queries:
         q = clean_query(q, 10_000)
@@ -66,11 +70,6 @@ def _doc_ranks(searcher, queries: list[tuple[str, str]], mode: str, **fusion) ->
 
 
 def _build(cfg: Config, home: Path, docs, log) -> "object":
-    from corpus.store import DocumentStore
-    from indexer import update_index
-    from km_search.search import Searcher
-    from km_search.settings import load_config
-
     # Share the main embedding cache and model folder: eval re-runs never re-embed or
     # rebuild the model.
     sub = load_config(**{**cfg.values, "home": str(home), "embed_cache": str(cfg.cache_db),
@@ -104,14 +103,11 @@ def encode_throughput(emb, texts: list[str], repeats: int = 3) -> float:
 
 def run(cfg: Config, data_dir: Path, split: str = "test", limit: int = 0, tune: bool = False,
         english: bool = True, log: Callable[[str], None] = print) -> dict:
-    from km_search.models import Document
-
     if split not in ("test", "valid"):
         raise ValueError("split must be test or valid")
     if tune and split != "valid":
         raise ValueError("--tune is only allowed on the valid split (never tune on test)")
     if not (data_dir / "data.zip").exists():
-        from km_search.indexdir import IndexMissing
         raise IndexMissing(f"no iapp-wiki-qa data at {data_dir} (expected data.zip)")
     data = load_iapp(data_dir)
     contexts: dict[str, str] = {}
@@ -142,14 +138,11 @@ def run(cfg: Config, data_dir: Path, split: str = "test", limit: int = 0, tune: 
 
 
 def _tune(s, queries, log) -> list[dict]:
-    from km_search.retrieval import dense
-    from km_search.search import clean_query, query_tokens
-
     b, d = {}, {}
     for q, _ in queries:
         qc = clean_query(q, 10_000)
-        b[qc] = s.bm25.search(query_tokens(qc), 100)
-        d[qc] = dense.search(s.vectors, s.embedder.encode_queries([qc])[0], 100)
+        b[qc] = s.lexical.search(query_tokens(qc), 100)
+        d[qc] = s.vectors.search(s.embedder.encode_queries([qc])[0], 100)
     rows = []
     for method, ws in (("rrf", [0.5]), ("wsum", [0.2, 0.3, 0.4, 0.5, 0.6, 0.7])):
         for w in ws:
@@ -161,8 +154,6 @@ def _tune(s, queries, log) -> list[dict]:
 
 def run_seed_questions(cfg: Config, log: Callable[[str], None] = print) -> dict:
     """English (and Thai) questions over the seed corpus: cross-lingual check."""
-    from corpus.seeds import bundled_seeds
-
     qs = [json.loads(line) for line in SEED_QUESTIONS.read_text(encoding="utf-8").splitlines()
           if line.strip()]
     log(f"seed questions: {len(qs)} over {len(bundled_seeds())} seed documents")
@@ -204,8 +195,6 @@ def load_judgements(path: Path) -> dict[str, set[str]]:
 
 def run_judgements(cfg: Config, path: Path, log: Callable[[str], None] = print) -> dict:
     """Score the live index against users' relevance judgements (doc-level ranks)."""
-    from km_search.search import Searcher
-
     judged = load_judgements(path)
     if not judged:
         raise ValueError(f"{path} holds no positive judgements")
