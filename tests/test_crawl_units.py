@@ -96,3 +96,8 @@ def test_adhoc_source_names():
     assert src.start_urls == ["https://www.example.go.th/"] and not src.title and not src.body
     with pytest.raises(ValueError):
         adhoc_source("ftp://x")
+
+
+def test_month_word_before_the_month_name():
+    assert first_date("วันที่ 5 เดือนกันยายน พ.ศ. 2566") == ("2023-09-05", "5 เดือนกันยายน พ.ศ. 2566")
+    assert first_date("๕ เดือน ก.ย. ๒๕๖๖")[0] == "2023-09-05"

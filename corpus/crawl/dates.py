@@ -31,6 +31,7 @@ _META_NAMES = ("article:published_time", "og:published_time", "datepublished", "
 DATE_HINT = re.compile(r"date|time|posted|publish|created|submitted|entry-meta|post-meta|"
                        r"article-info|meta|วันที่", re.I)
 _MIN_YEAR = 1990
+_MONTH_WORD = re.compile(r"(?<=[\d๐-๙])\s*เดือน(?=\s*[ก-ฮ])")
 
 
 def _ce_year(y: int) -> int:
@@ -54,6 +55,9 @@ def thai_dates(text: str) -> list[tuple[int, str, str]]:
     """Every date in ``text`` as (position, ISO C.E., original text), in text order."""
     if not text:
         return []
+    # "5 เดือนกันยายน 2566": the word "month" before the name; blanked to spaces (same length)
+    orig = text
+    text = _MONTH_WORD.sub(lambda m: " " * len(m.group(0)), text)
     folded = thai_to_arabic_digits(text)  # same length: Thai digits are one char each
     out: list[tuple[int, str, str]] = []
     for rx, order in ((_YMD, "ymd"), (_DMY, "dmy")):
@@ -62,7 +66,7 @@ def thai_dates(text: str) -> list[tuple[int, str, str]]:
             y, mo, d = (a, b, c) if order == "ymd" else (c, b, a)
             iso = _valid(_ce_year(y), mo, d)
             if iso and not any(p <= m.start() < p + len(r) for p, _, r in out):
-                out.append((m.start(), iso, text[m.start():m.end()]))
+                out.append((m.start(), iso, orig[m.start():m.end()]))
     # month names (Thai and English) through the library parser, one match at a time
     pos = 0
     while pos < len(text):
@@ -76,7 +80,7 @@ def thai_dates(text: str) -> list[tuple[int, str, str]]:
         iso = found[0] if y < 2200 else None  # library read a B.E. ISO form as C.E.
         if iso and _valid(int(iso[:4]), int(iso[5:7]), int(iso[8:10])) \
                 and not any(p <= at < p + len(r) for p, _, r in out):
-            out.append((at, iso, found[1]))
+            out.append((at, iso, orig[at:at + len(found[1])]))
         pos = at + max(1, len(found[1]))
     return sorted(out)
 
