@@ -353,3 +353,31 @@ def test_each_source_is_indexed_when_it_finishes(servers, tmp_path, embedder):
     assert any("ภัยแล้ง" in h.title for h in hits_when_second_started[0])
     hit = Searcher(cfg, embedder).search("กองทุนหมู่บ้าน", k=1, mode="bm25")[0]
     assert hit.url.startswith(servers["joomla"].base) and hit.published == "2016-01-08"
+
+
+def test_rate_limits_per_host(servers, tmp_path):
+    """[rate_limits] holds back requests to its host; a host without one is not held back."""
+    src = tmp_path / "s.toml"
+    limited, free = servers["oldtable"], servers["thaigov"]
+    src.write_text(f'''[rate_limits]
+"{limited.host}" = 0.3
+
+[sources.limited]
+start_urls = ["{limited.base}/"]
+delay = 0.0
+
+[sources.free]
+start_urls = ["{free.base}/news/index"]
+delay = 0.0
+''', encoding="utf-8")
+    srcs = load_sources(src)
+    assert srcs.delay_for(limited.host, srcs.sources["limited"]) == 0.3
+    fetcher = Fetcher(srcs)
+    try:
+        run_crawl(load_config(home=str(tmp_path)), sources=srcs, index=False, fetcher=fetcher)
+    finally:
+        fetcher.close()
+    sent = fetcher.sent[limited.host]
+    assert len(sent) >= 10
+    assert min(b - a for a, b in zip(sent, sent[1:])) >= 0.3  # never closer than the limit
+    assert srcs.delay_for(free.host, srcs.sources["free"]) == 0.0

@@ -66,6 +66,7 @@ class Fetcher:
         self._last: dict[str, float] = {}
         self.requests = 0  # HTTP requests sent (robots.txt included)
         self.retry_waits: list[float] = []  # seconds waited on Retry-After answers
+        self.sent: dict[str, list[float]] = {}  # host -> monotonic start of each request
 
     def close(self) -> None:
         self.client.close()
@@ -78,6 +79,7 @@ class Fetcher:
             if pause > 0:
                 time.sleep(pause)
         self._last[host] = time.monotonic()
+        self.sent.setdefault(host, []).append(self._last[host])
 
     def robots_allows(self, url: str, source: Source) -> bool:
         if not source.respect_robots:
