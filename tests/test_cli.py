@@ -118,3 +118,34 @@ def test_lessons_compare_handout_khon_kaen_vs_phang_nga(cli_env, tmp_path):
     assert r.returncode == 0 and json.loads(r.stdout)[0]["doc_id"] == KK
     r = km(cli_env, "lessons", "--compare", "no-such-lesson")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_index_command_plain_up_to_date_and_rebuild(fake_seed_home, fake_cli_env, tmp_path):
+    """`km-search index` on a new home imports the seeds and builds; again, it reports the
+    index up to date and keeps the build; `--rebuild` makes a new full build and drops the old."""
+    import shutil
+
+    from km_search import indexdir
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(fake_seed_home / "embed-cache.db", home / "embed-cache.db")  # no re-embedding
+    n = indexdir.read_manifest(indexdir.live_build(fake_seed_home))["counts"]["passages"]
+    env = dict(fake_cli_env, KM_SEARCH_HOME=str(home))
+    r = km(env, "index")
+    assert r.returncode == 0, r.stderr
+    assert "imported 5 bundled seed documents" in r.stdout
+    assert f"+5 documents, -0 removed, {n} passages embedded; now 5 documents, {n} passages (full build" in r.stdout
+    first = indexdir.live_build(home)
+    r = km(env, "index")
+    assert r.returncode == 0 and f"index is up to date: 5 documents, {n} passages" in r.stdout
+    assert "imported" not in r.stdout and indexdir.live_build(home) == first
+    r = km(env, "index", "--rebuild")
+    assert r.returncode == 0, r.stderr
+    assert f"now 5 documents, {n} passages (full build" in r.stdout
+    assert indexdir.live_build(home) != first and not first.exists()
+    r = km(env, "search", "ปัจจัยความสำเร็จ ขอนแก่นศึกษา", "--json", "-k", "1")
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["doc_id"] == KK
+    r = km(dict(env, KM_SEARCH_HOME=str(tmp_path / "other")), "index", "--no-seeds")
+    assert r.returncode == 2 and "no documents" in r.stderr and "km-search add" in r.stderr
+    assert "Traceback" not in r.stderr  # an empty store is a clear error (it was a bm25s crash)
