@@ -31,8 +31,8 @@ def hard_home(fake_seed_home, tmp_path_factory):
 def client(hard_home, fake_embedder):
     from api import create_app
 
-    cfg = fake_config(hard_home, public_url="https://km.example.go.th", rate_feedback="",
-                      rate_chat="", rate_export="")
+    cfg = fake_config(hard_home, public_url="https://km.example.go.th", rate_feedback="off",
+                      rate_chat="off", rate_export="off")
     with TestClient(create_app(cfg, fake_embedder)) as c:
         yield c
 
