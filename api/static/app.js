@@ -17,7 +17,7 @@ const I18N = {
     fiscal_year: "ปีงบประมาณ", agency: "หน่วยงาน", region: "ภาค", factor: "ปัจจัย", gov40: "ระบบราชการ 4.0",
     pmqa: "PMQA 4.0", case: "กรณี", success_factors: "ปัจจัยความสำเร็จ", results_f: "ผลลัพธ์/หลักฐาน",
     recommendations: "ข้อเสนอแนะ", obstacles: "ปัญหาอุปสรรค", people: "บุคคลและบทบาท", similar: "กรณีคล้ายกัน",
-    programmes: "โครงการ/แนวทาง", history: "ประวัติการสนทนา", newChat: "+ สนทนาใหม่", rename: "เปลี่ยนชื่อ",
+    programmes: "โครงการ/แนวทาง", menu: "ประวัติ", history: "ประวัติการสนทนา", newChat: "+ สนทนาใหม่", rename: "เปลี่ยนชื่อ",
     del: "ลบ", untitled: "สนทนาใหม่", save: "บันทึก", retry: "ลองอีกครั้ง", searched: "ค้นหา",
     welcome: "ถามอะไรได้บ้าง", tryAsk: "ลองถาม", refineHint: "กดค่าที่ขีดเส้นใต้เพื่อกรองผลลัพธ์",
     filterBy: "กรองด้วย", remove: "ลบตัวกรอง", understood: "อ่านจากคำถาม", activeFilters: "ตัวกรองที่ใช้อยู่",
@@ -45,7 +45,7 @@ const I18N = {
     fiscal_year: "Fiscal year", agency: "Agency", region: "Region", factor: "Factor", gov40: "Gov 4.0",
     pmqa: "PMQA 4.0", case: "Case", success_factors: "Success factors", results_f: "Results / evidence",
     recommendations: "Recommendations", obstacles: "Obstacles", people: "People and roles", similar: "Similar cases",
-    programmes: "Programmes", history: "Conversations", newChat: "+ New chat", rename: "Rename",
+    programmes: "Programmes", menu: "History", history: "Conversations", newChat: "+ New chat", rename: "Rename",
     del: "Delete", untitled: "New chat", save: "Save", retry: "Try again", searched: "Searched",
     welcome: "What you can ask", tryAsk: "Try asking", refineHint: "Underlined values filter the results",
     filterBy: "Filter by", remove: "Remove filter", understood: "read from the question", activeFilters: "Active filters",
@@ -432,8 +432,8 @@ function renderWelcome() {
 
 function renderRefusal(turn) {
   return el("div", { class: "answer none refusal", "data-testid": "answer" },
-    el("p", { class: "refused", text: t("refused") }), turn.note ? el("p", { class: "meta", text: turn.note }) : null,
-    collectionLine(), el("p", { class: "try", text: t("relatedQ") + ":" }), exampleList(turn.question));
+    el("p", { class: "refused", text: t("refused") }),
+    el("p", { class: "try", text: t("relatedQ") + ":" }), exampleList(turn.question), collectionLine());
 }
 
 function snippetNode(hit) {
