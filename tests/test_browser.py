@@ -409,7 +409,9 @@ def test_facet_refinement_reruns_the_search_with_translated_labels(page):
     docs = {c.get_attribute("data-doc") for c in page.locator(".card").all()}
     assert docs == {KK}  # the only seed about Phang Nga: the search ran again with the filter
     chip = page.locator("#chips .fchip", has_text="พังงา")
-    assert chip.is_visible()  # the filter shows while the filter panel is closed
+    assert chip.is_visible()  # the filter shows while the filter panel is closed,
+    assert page.evaluate("scrollY") > 0 and 0 <= chip.bounding_box()["y"] < 100  # and on top
+    _assert_answer_in_view(page, 1)
     chip.locator("button.x").click()
     _done(page, 1)
     assert {c.get_attribute("data-doc") for c in page.locator(".card").all()} == before

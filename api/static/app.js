@@ -644,7 +644,10 @@ function renderAll() {
 function scrollToTurn(turn) {  // the start of the answer's turn at the top: the answer is read from its start
   const idx = conv().turns.indexOf(turn);
   const sec = document.querySelector(`#log section[data-turn="${idx}"]`);
-  if (sec) sec.scrollIntoView({ block: "start" });
+  if (!sec) return;
+  const chips = $("chips");  // the active-filter bar stays on top (sticky): start below it
+  const above = chips.hidden ? 8 : chips.offsetHeight + 8;
+  window.scrollTo({ top: Math.max(0, sec.getBoundingClientRect().top + window.scrollY - above) });
 }
 
 function applyLang() {
