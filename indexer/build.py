@@ -33,7 +33,7 @@ from km_search.docstore import DocumentStore
 from km_search.embed import Embedder, get_embedder
 from km_search.embed.cache import EmbeddingCache
 from km_search.models import Chunk
-from km_search.retrieval.backend import Backend, LexicalIndex, VectorIndex, get_backend
+from km_search.retrieval.backend import Backend, get_backend
 from km_search.settings import Config
 from km_search.thai import tokenize
 from km_search.thai.tokenize import engine_name
@@ -147,9 +147,10 @@ def embed_passages(cache: EmbeddingCache, emb: Embedder, texts: list[str],
 def build_indexes(cfg: Config, backend: Backend, plan: Plan, db: sqlite3.Connection,
                   build: Path, cache: EmbeddingCache, emb: Embedder, removed: list[int],
                   todo_pids: list[int], vecs: np.ndarray,
-                  progress: Progress | None = None) -> tuple[VectorIndex, LexicalIndex]:
+                  progress: Progress | None = None) -> tuple[dict, int]:
     """Step 4: the vector index (edited from the live one when the backend allows) and
-    BM25 over every stored passage's tokens, both saved into ``build``."""
+    BM25 over every stored passage's tokens, both saved into ``build``. Returns the
+    vector index's description for the manifest and the number of passages indexed."""
     total = db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
     vectors = None
     if plan.manifest is not None and backend.incremental:
@@ -175,10 +176,13 @@ def build_indexes(cfg: Config, backend: Backend, plan: Plan, db: sqlite3.Connect
     lexical = backend.build_lexical(build, cfg, all_pids, all_toks,
                                     P.scalar_fields(db, all_pids) if backend.filters_natively else None)
     lexical.save(build)
-    return vectors, lexical
+    described, n = vectors.describe(), lexical.count()
+    if backend.finish is not None:
+        backend.finish(build, cfg, sorted(indexdir.builds_dir(cfg.home_path).iterdir()))
+    return described, n
 
 
-def publish_build(cfg: Config, emb: Embedder, build: Path, vectors: VectorIndex,
+def publish_build(cfg: Config, emb: Embedder, build: Path, vectors: dict,
                   documents: int, passages: int) -> Path:
     """Write the manifest (with every file's checksum) and swap the build in."""
     indexdir.write_manifest(build, {
@@ -187,7 +191,7 @@ def publish_build(cfg: Config, emb: Embedder, build: Path, vectors: VectorIndex,
         "tokenizer": {"engine": engine_name(), "library": "pythainlp"},
         "chunking": {"target_words": cfg.chunk_tokens, "overlap": cfg.chunk_overlap},
         "backend": cfg.backend,
-        "dense": vectors.describe(),
+        "dense": vectors,
         "counts": {"documents": documents, "passages": passages},
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
@@ -238,14 +242,14 @@ def update_index(cfg: Config, *, full: bool = False, progress: Progress | None =
                 try:
                     vecs = embed_passages(cache, emb, todo_texts, progress)
                     stats.embedded = len(todo_texts)
-                    vectors, lexical = build_indexes(cfg, backend, plan, db, build, cache, emb,
-                                                     removed, todo_pids, vecs, progress)
+                    described, stats.passages = build_indexes(
+                        cfg, backend, plan, db, build, cache, emb, removed, todo_pids, vecs,
+                        progress)
                 finally:
                     cache.close()
-                stats.passages = lexical.count()
                 stats.documents = db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
                 db.close()
-                stats.build = publish_build(cfg, emb, build, vectors, stats.documents,
+                stats.build = publish_build(cfg, emb, build, described, stats.documents,
                                             stats.passages).name
             except BaseException:
                 shutil.rmtree(build, ignore_errors=True)

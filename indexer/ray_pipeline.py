@@ -15,7 +15,6 @@ and the model folder (``KM_SEARCH_MODELS_DIR``) readable.
 """
 from __future__ import annotations
 
-import os
 import time
 from typing import Any, Callable
 
@@ -92,9 +91,8 @@ def update_index_ray(cfg: Config, address: str, *, full: bool = False,
         try:
             import ray.data
 
-            actors = int(os.environ.get("KM_SEARCH_RAY_ACTORS", "0")) or max(
-                1, int(ray.cluster_resources().get("CPU", 1)))
-            gpus = float(os.environ.get("KM_SEARCH_RAY_GPUS", "0"))
+            actors = cfg.ray_actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            gpus = cfg.ray_gpus
             ds = ray.data.from_items([{"doc": d} for d in docs])
             ds = ds.map_batches(_chunk_rows, fn_kwargs={"cfg_values": cfg_values}, batch_size=32)
             ds = ds.map_batches(_EmbedActor, fn_constructor_kwargs={"cfg_values": cfg_values},

@@ -61,6 +61,8 @@ def sha256_file(path: Path) -> str:
 def checksums(folder: Path) -> dict[str, str]:
     out = {}
     for p in sorted(folder.rglob("*")):
+        if MILVUS_LITE in p.relative_to(folder).parts:
+            continue  # Milvus Lite's own data folder: the engine rewrites its lock and logs
         if p.is_file() and p.name != MANIFEST:
             out[str(p.relative_to(folder))] = sha256_file(p)
     return out

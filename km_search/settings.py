@@ -71,6 +71,10 @@ SETTINGS: list[Setting] = [
             "http://milvus:19530 (Standalone or Distributed); unset = Milvus Lite in a file "
             "inside each index build (one machine, no server)."),
     Setting("milvus_token", None, "Token (or user:password) for the Milvus server, if it needs one."),
+    Setting("ray_actors", 0, "Embedding actors of `km-search index --ray` (0 = one per CPU of "
+            "the cluster).", int),
+    Setting("ray_gpus", 0.0, "GPUs per embedding actor of `km-search index --ray` (e.g. 1 on "
+            "GPU workers; 0 = CPU).", float),
     Setting("serve_host", "127.0.0.1", "Address `km-search serve` listens on (0.0.0.0 exposes it "
             "to the network)."),
     Setting("serve_port", 8000, "Port `km-search serve` listens on.", int),
@@ -131,9 +135,11 @@ def load_config(**overrides: Any) -> Config:
     values: dict[str, Any] = {}
     for s in SETTINGS:
         raw = os.environ.get(s.env)
-        value = s.default if raw in (None, "") else s.cast(raw)
+        value = s.default if raw in (None, "") else _cast(s, raw, s.env)
         if overrides.get(s.name) is not None:
             value = overrides[s.name]
+            if isinstance(value, str) and s.cast is not str:
+                value = _cast(s, value, s.name)
         values[s.name] = value
     unknown = set(overrides) - set(_BY_NAME)
     if unknown:
@@ -143,6 +149,14 @@ def load_config(**overrides: Any) -> Config:
     if values["bm25_weight"] is None:  # the static model's dense side is weaker: lean on BM25
         values["bm25_weight"] = FAST_BM25_WEIGHT if values["model"] == "fast" else BM25_WEIGHT
     return Config(values)
+
+
+def _cast(s: Setting, raw: str, where: str) -> Any:
+    try:
+        return s.cast(raw)
+    except ValueError:
+        raise ValueError(f"{where}={raw!r} is not a valid {s.cast.__name__} "
+                         f"(setting '{s.name}': {s.help})") from None
 
 
 def settings_markdown() -> str:

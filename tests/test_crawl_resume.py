@@ -24,7 +24,7 @@ KILLS = 20
 
 @pytest.fixture(scope="module")
 def server():
-    s = Server()
+    s = Server("joomla")  # list pages, numbered pagination, download.php attachments
     yield s
     s.close()
 
@@ -45,7 +45,7 @@ def _snapshot(home: Path) -> dict[str, tuple[str, str]]:
 
 def test_killed_crawl_resumes_without_loss_or_duplicates(server, tmp_path):
     src = tmp_path / "sources.toml"
-    src.write_text(sources_toml(server.base, delay=0.03), encoding="utf-8")
+    src.write_text(sources_toml({"joomla": server}, delay=0.03), encoding="utf-8")
     ref = tmp_path / "ref"
     p = _crawl_proc(ref, src)
     t0 = time.monotonic()
