@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, settings
 
 from conftest import fake_config
 
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import pytest
 
 from conftest import MODELS
 
-pytestmark = pytest.mark.slow
 
 
 def _children(pid: int) -> list[int]:
