@@ -6,6 +6,7 @@ printed as one clear line on stderr with a non-zero exit code, never a traceback
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -378,16 +379,23 @@ def crawl(source: Optional[str] = typer.Argument(
 @_guard
 def serve(host: Optional[str] = typer.Option(None, help="Listen address (KM_SEARCH_SERVE_HOST, default 127.0.0.1)."),
           port: Optional[int] = typer.Option(None, help="Port (KM_SEARCH_SERVE_PORT, default 8000)."),
+          workers: Optional[int] = typer.Option(None, help="Server processes (KM_SEARCH_SERVE_WORKERS; "
+                                                "default one per CPU core)."),
           home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
     """Run the web API and chat page (OpenAPI at /docs)."""
     import uvicorn
 
-    from api import create_app
-
-    cfg = load_config(home=str(home) if home else None, serve_host=host, serve_port=port)
-    err.print(f"km-search at http://{cfg.serve_host}:{cfg.serve_port}/ (home {cfg.home_path})",
-              highlight=False)
-    uvicorn.run(create_app(cfg, warm=True), host=cfg.serve_host, port=cfg.serve_port)
+    cfg = load_config(home=str(home) if home else None, serve_host=host, serve_port=port,
+                      serve_workers=workers)
+    n = cfg.serve_workers or os.cpu_count() or 1
+    # the workers build their app from the environment: pass the resolved options on
+    os.environ.update({"KM_SEARCH_HOME": str(cfg.home_path), "KM_SEARCH_SERVE_HOST": cfg.serve_host,
+                       "KM_SEARCH_SERVE_PORT": str(cfg.serve_port)})
+    err.print(f"km-search at http://{cfg.serve_host}:{cfg.serve_port}/ (home {cfg.home_path}, "
+              f"{n} worker{'s' if n > 1 else ''})", highlight=False)
+    uvicorn.run("api.app:app_from_env", factory=True, host=cfg.serve_host, port=cfg.serve_port,
+                workers=n, h11_max_incomplete_event_size=32 * 1024, timeout_keep_alive=15,
+                log_level="warning" if n > 1 else "info")
 
 
 def main() -> None:  # console-script entry

@@ -101,3 +101,20 @@ def test_adhoc_source_names():
 def test_month_word_before_the_month_name():
     assert first_date("วันที่ 5 เดือนกันยายน พ.ศ. 2566") == ("2023-09-05", "5 เดือนกันยายน พ.ศ. 2566")
     assert first_date("๕ เดือน ก.ย. ๒๕๖๖")[0] == "2023-09-05"
+
+
+def test_links_to_non_pages_are_not_queued(tmp_path):
+    from corpus.crawl.runner import _Crawl
+    from corpus.crawl.state import CrawlState
+
+    st = CrawlState(tmp_path / "c.db")
+    try:
+        src = Source(name="x", start_urls=["https://x.go.th/"])
+        c = _Crawl(src, st, None, None, None, None)
+        item = {"run_id": 1, "depth": 0, "hops": 0, "kind": "page"}
+        kids = c._children(item, [["https://x.go.th/a.jpg", "page", ""], ["https://x.go.th/b.xlsx", "page", ""],
+                                  ["https://x.go.th/news/1", "page", ""], ["https://y.go.th/news/2", "page", ""],
+                                  ["https://x.go.th/f.pdf", "attachment", ""]])
+        assert [k[0] for k in kids] == ["https://x.go.th/news/1", "https://x.go.th/f.pdf"]
+    finally:
+        st.close()

@@ -67,7 +67,7 @@ def test_updates_rebuild_collections_and_a_backend_switch_rebuilds(milvus_home, 
 
     home = tmp_path / "home"
     shutil.copytree(milvus_home, home, symlinks=True)
-    cfg = fake_config(home, backend="milvus")
+    cfg = fake_config(home, backend="milvus", reload_seconds=0)  # no reader grace: old build goes at publish
     before = indexdir.live_build(home)
     with DocumentStore(cfg.corpus_db) as store:
         store.upsert([Document(doc_id="kmtest000000002", title="ธนาคารน้ำใต้ดิน ตำบลโนนสวรรค์",

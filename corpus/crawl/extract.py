@@ -112,7 +112,6 @@ def looks_like_attachment(url: str) -> bool:
     return bool(_named_suffix(url))
 
 
-is_attachment = looks_like_attachment  # the old name, used by the runner and tests
 
 
 def sniff_type(content: bytes, content_type: str = "", disposition: str = "", url: str = "") -> str:
@@ -229,12 +228,9 @@ class Page:
     publisher: str = ""
     canonical: str | None = None  # rel=canonical, when it points inside the same host
     attachments: list[tuple[str, str]] = field(default_factory=list)
-    links: list[tuple[str, str]] = field(default_factory=list)  # in-content links
+    links: list[tuple[str, str]] = field(default_factory=list)  # in-site links (menus too)
     next_pages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-Article = Page  # older name
 
 
 def _text(el) -> str:
@@ -515,10 +511,6 @@ def parse_list(html: str, url: str, source: Source) -> tuple[list[tuple[str, str
         seen.add(u)
         articles.append((u, a.get_text(" ", strip=True)))
     return articles, nexts, warnings
-
-
-def parse_article(html: str, url: str, source: Source, anchor: str = "") -> Page:
-    return parse_page(html, url, source, anchor=anchor, expect="article")
 
 
 # attachments ---------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ Also runnable as ``python -m corpus.crawl.runner [SOURCE...] --home H [--sources
 """
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from .state import CrawlState
 from .urls import canonical
 
 Progress = Callable[[str, int, int], None]  # (message, done, total known)
+_NOT_PAGES = re.compile(r"\.(?:jpe?g|png|gif|webp|svg|ico|bmp|tiff?|zip|rar|7z|gz|tar|xlsx?|csv|pptx?|"
+                        r"doc|mp[34]|m4a|avi|mov|wmv|flv|css|js|json|woff2?|ttf|eot|exe|apk|iso)$", re.I)
 MIN_PAGES_FOR_TEMPLATE = 4  # a line on at least this many of a source's pages ...
 TEMPLATE_SHARE = 0.5  # ... and on at least this share of them is template, not content
 
@@ -259,6 +262,8 @@ class _Crawl:
                 hops += 1
                 if kind == "page" and hops > self.src.max_depth:
                     continue
+            if kind == "page" and _NOT_PAGES.search(urlsplit(url).path):
+                continue  # images, archives, spreadsheets, scripts: never a document here
             if kind == "sitemap":
                 if not self._in_scope(url):
                     continue
