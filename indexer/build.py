@@ -92,10 +92,18 @@ def plan_update(cfg: Config, emb: Embedder, want: dict[str, str], full: bool = F
         try:
             plan.manifest = indexdir.read_manifest(live)
         except indexdir.IndexError_ as e:
-            plan.notes.append(f"live index unusable ({e}); doing a full build")
+            plan.notes.append(f"the live index is unusable ({e}); rebuilding it in full "
+                              "from corpus.db")
         if plan.manifest is not None and not compatible(plan.manifest, emb, cfg):
             plan.notes.append("model, tokenizer, chunking or backend changed; doing a full build")
             plan.manifest = None
+        if plan.manifest is not None:
+            try:  # an update copies the live build: never carry damage forward
+                indexdir.verify_build(live)
+            except indexdir.IndexError_ as e:
+                plan.notes.append(f"the live index failed verification ({e}); "
+                                  "rebuilding it in full from corpus.db")
+                plan.manifest = None
     have: dict[str, str] = {}
     if plan.manifest is not None:
         db = P.open_db(live / indexdir.PASSAGES, readonly=True)
@@ -154,7 +162,16 @@ def build_indexes(cfg: Config, backend: Backend, plan: Plan, db: sqlite3.Connect
     total = db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
     vectors = None
     if plan.manifest is not None and backend.incremental:
-        vectors = backend.load_vectors(plan.live, cfg, plan.manifest, None)
+        try:  # damage verify_build could not see (a flip in a build too big to hash)
+            vectors = backend.load_vectors(plan.live, cfg, plan.manifest, None)
+            if vectors.count() != plan.manifest["counts"]["passages"]:
+                raise indexdir.IndexCorrupt(f"{vectors.count()} vectors, the manifest says "
+                                            f"{plan.manifest['counts']['passages']}")
+        except Exception as e:
+            plan.notes.append(f"the live vector index could not be read ({type(e).__name__}: "
+                              f"{e}); re-creating it from every passage")
+            vectors = None
+    if vectors is not None:
         vectors.delete(np.asarray(removed, dtype=np.int64))
         if vectors.describe().get("kind") == "flat" and total > cfg.flat_limit:
             vectors = None  # grown past exact search: rebuild as IVF
@@ -195,7 +212,9 @@ def publish_build(cfg: Config, emb: Embedder, build: Path, vectors: dict,
         "counts": {"documents": documents, "passages": passages},
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
-    return indexdir.publish(cfg.home_path, build)
+    # superseded builds stay until unpinned and 2 x reload_seconds old: servers reload
+    # within reload_seconds of a swap
+    return indexdir.publish(cfg.home_path, build, grace=2 * cfg.reload_seconds)
 
 
 def index_lock(home: Path):
@@ -214,7 +233,7 @@ def update_index(cfg: Config, *, full: bool = False, progress: Progress | None =
     stats = IndexStats()
     backend = get_backend(cfg.backend)
     with index_lock(home):
-        indexdir.cleanup(home)
+        indexdir.cleanup(home, grace=2 * cfg.reload_seconds)
         emb = embedder or get_embedder(cfg)
         with DocumentStore(cfg.corpus_db) as store:
             want = store.hashes()
@@ -224,7 +243,7 @@ def update_index(cfg: Config, *, full: bool = False, progress: Progress | None =
                     "PATH` (or run `km-search index` without --no-seeds); the live index, if "
                     "any, is unchanged")
             plan = plan_update(cfg, emb, want, full)
-            stats.notes += plan.notes
+            stats.notes = plan.notes  # the same list: later steps may add notes
             stats.full = plan.full
             if plan.unchanged:
                 stats.unchanged = True

@@ -78,6 +78,22 @@ SETTINGS: list[Setting] = [
     Setting("serve_host", "127.0.0.1", "Address `km-search serve` listens on (0.0.0.0 exposes it "
             "to the network)."),
     Setting("serve_port", 8000, "Port `km-search serve` listens on.", int),
+    Setting("serve_workers", 0, "Server processes of `km-search serve` (each maps the same index "
+            "files, so memory grows by the model, not the index); 0 = one per CPU core.", int),
+    Setting("max_inflight", 0, "Requests a server process works on or queues at once; beyond this "
+            "it answers 503 with Retry-After at once instead of making everyone wait; "
+            "0 = 4 per process.", int),
+    Setting("public_url", None, "Public base URL of the API (e.g. https://km.example.go.th), used "
+            "for absolute links in exports; unset: http://<serve_host>:<serve_port>. The request's "
+            "Host header is never used."),
+    Setting("admin_token", None, "Bearer token for the admin endpoints (the judgements export, "
+            "/stats details); unset: those endpoints answer 403."),
+    Setting("rate_feedback", "30/minute", "Rate limit per client address on POST /feedback "
+            "(slowapi syntax, e.g. '30/minute;500/day'; empty = no limit)."),
+    Setting("rate_chat", "60/minute", "Rate limit per client address on POST /chat."),
+    Setting("rate_export", "20/minute", "Rate limit per client address on POST /export."),
+    Setting("feedback_max_mb", 20.0, "Size cap of feedback.db; past it the file is rotated to "
+            "feedback.db.1 (one old file kept) and a new one started.", float),
     Setting("reload_seconds", 5.0, "The API checks at most this often whether a rebuild swapped "
             "in a new index, and loads it between requests.", float),
     Setting("answer_min_bm25", 1.9, "Chat answers only when the top passage's BM25 score reaches "
