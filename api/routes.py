@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from pydantic import ValidationError
 
+from km_search import indexdir
 from km_search import passages as P
 from km_search.docstore import DocumentStore
 from km_search.markup import safe_url
@@ -139,7 +140,7 @@ def _document(request: Request, doc_id: str):
         raise HTTPException(404, f"no document {doc_id}")
     passages = []
     searcher = _svc(request).get()
-    db = P.open_db(searcher.build / "passages.db", readonly=True)
+    db = P.open_db(searcher.build / indexdir.PASSAGES, readonly=True)
     try:
         for r in db.execute("SELECT pid, ordinal, start, end FROM passages WHERE doc_id=? "
                             "ORDER BY ordinal", (doc_id,)):

@@ -2,6 +2,9 @@
 
 Every expected failure (bad query, missing or damaged index, unreadable file) is
 printed as one clear line on stderr with a non-zero exit code, never a traceback.
+
+Each command imports the layer it runs inside its function, on purpose: `km-search
+--help` or `km-search info` must not pay for torch, faiss or ONNX Runtime.
 """
 from __future__ import annotations
 
