@@ -3,12 +3,15 @@
 Run with ``pytest -m browser``; skipped when Playwright or a Chromium binary is missing.
 Chromium comes from ``KM_SEARCH_CHROMIUM`` or /usr/bin/chromium (here Playwright's own
 download cannot reach its servers); elsewhere, after ``playwright install chromium``,
-Playwright's bundled browser is used. Screenshots go to artifacts/.
+Playwright's bundled browser is used. Screenshots go to a temporary folder
+(KM_SEARCH_ARTIFACTS=DIR keeps them).
 """
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -16,13 +19,20 @@ from pathlib import Path
 import pytest
 
 from bench.loadtest import free_port
-from conftest import ROOT, make_config
+from conftest import make_config, strict_skip
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-playwright_api = pytest.importorskip("playwright.sync_api")
+try:
+    import playwright.sync_api as playwright_api
+except ImportError:
+    strict_skip("playwright is not installed (pip install -e '.[test]')", module=True)
 
 KK = "6fcee9b62a8409b7"
-ARTIFACTS = ROOT / "artifacts"
+if os.environ.get("KM_SEARCH_ARTIFACTS"):
+    ARTIFACTS = Path(os.environ["KM_SEARCH_ARTIFACTS"])
+else:
+    ARTIFACTS = Path(tempfile.mkdtemp(prefix="km-browser-"))
+    atexit.register(shutil.rmtree, ARTIFACTS, True)
 CHROMIUM = os.environ.get("KM_SEARCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -59,7 +69,7 @@ def browser():
         try:
             b = p.chromium.launch(**kw)
         except Exception as e:  # no browser at all on this machine
-            pytest.skip(f"no Chromium to drive: {str(e).splitlines()[0]}")
+            strict_skip(f"no Chromium to drive: {str(e).splitlines()[0]}")
         yield b
         b.close()
 
@@ -87,7 +97,7 @@ def _ask(page, question: str, n: int):
 
 
 def _shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
