@@ -21,7 +21,6 @@ from indexer import update_index
 from km_search.docstore import DocumentStore
 from km_search.indexdir import IndexMissing
 from km_search.models import Document
-from km_search.retrieval import dense
 from km_search.retrieval.fusion import fuse
 from km_search.search import Searcher, clean_query, query_tokens
 from km_search.settings import Config, load_config
@@ -142,8 +141,8 @@ def _tune(s, queries, log) -> list[dict]:
     b, d = {}, {}
     for q, _ in queries:
         qc = clean_query(q, 10_000)
-        b[qc] = s.bm25.search(query_tokens(qc), 100)
-        d[qc] = dense.search(s.vectors, s.embedder.encode_queries([qc])[0], 100)
+        b[qc] = s.lexical.search(query_tokens(qc), 100)
+        d[qc] = s.vectors.search(s.embedder.encode_queries([qc])[0], 100)
     rows = []
     for method, ws in (("rrf", [0.5]), ("wsum", [0.2, 0.3, 0.4, 0.5, 0.6, 0.7])):
         for w in ws:

@@ -15,7 +15,6 @@ and the model folder (``KM_SEARCH_MODELS_DIR``) readable.
 """
 from __future__ import annotations
 
-import os
 import time
 from typing import Any, Callable
 
@@ -27,8 +26,7 @@ from km_search.embed import Embedder, get_embedder
 from km_search.embed.cache import EmbeddingCache
 from km_search.settings import Config, load_config
 
-from km_search import passages as P
-from .build import IndexStats, _compatible, update_index
+from .build import IndexStats, plan_update, update_index
 
 
 def _chunk_rows(batch: dict[str, Any], cfg_values: dict) -> dict[str, list]:
@@ -63,22 +61,9 @@ class _EmbedActor:
 
 
 def _pending_docs(cfg: Config, emb, full: bool) -> list[str]:
-    """Ids of documents that a local update would (re-)embed."""
+    """Ids of documents that a local update would (re-)embed: the same plan step."""
     with DocumentStore(cfg.corpus_db) as store:
-        want = store.hashes()
-    live = indexdir.live_build(cfg.home_path)
-    if full or live is None:
-        return list(want)
-    try:
-        man = indexdir.read_manifest(live)
-    except indexdir.IndexError_:
-        return list(want)
-    if not _compatible(man, emb, cfg):
-        return list(want)
-    db = P.open_db(live / "passages.db", readonly=True)
-    have = {r[0]: r[1] for r in db.execute("SELECT doc_id, hash FROM docs")}
-    db.close()
-    return [d for d in want if have.get(d) != want[d]]
+        return plan_update(cfg, emb, store.hashes(), full).new
 
 
 def update_index_ray(cfg: Config, address: str, *, full: bool = False,
@@ -111,9 +96,8 @@ def update_index_ray(cfg: Config, address: str, *, full: bool = False,
         try:
             import ray.data
 
-            actors = int(os.environ.get("KM_SEARCH_RAY_ACTORS", "0")) or max(
-                1, int(ray.cluster_resources().get("CPU", 1)))
-            gpus = float(os.environ.get("KM_SEARCH_RAY_GPUS", "0"))
+            actors = cfg.ray_actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            gpus = cfg.ray_gpus
             ds = ray.data.from_items([{"doc": d} for d in docs])
             ds = ds.map_batches(_chunk_rows, fn_kwargs={"cfg_values": cfg_values}, batch_size=32)
             ds = ds.map_batches(_EmbedActor, fn_constructor_kwargs={"cfg_values": cfg_values},

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from conftest import fake_config, make_config
 
 KK = "6fcee9b62a8409b7"  # seed 000: ขอนแก่นศึกษา / Phang Nga
+ADMIN = "test-admin-token"
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,9 @@ def api_home(seed_home, tmp_path_factory):
 def client(api_home, embedder):
     from api import create_app
 
-    with TestClient(create_app(make_config(api_home), embedder)) as c:
+    # an admin client: these tests read the judgements export and /stats' feedback counts
+    with TestClient(create_app(make_config(api_home, admin_token=ADMIN), embedder),
+                    headers={"Authorization": f"Bearer {ADMIN}"}) as c:
         yield c
 
 

@@ -141,7 +141,8 @@ def test_incremental_add_change_remove(fake_work_home, fake_embedder):
     before = indexdir.live_build(fake_work_home)
     st = update_index(cfg, embedder=counting)
     assert not st.full and st.added == 1 and counting.passages == 1
-    assert indexdir.live_build(fake_work_home) != before and not before.exists()
+    # the superseded build stays for 2 x reload_seconds (a server may still read it)
+    assert indexdir.live_build(fake_work_home) != before and before.exists()
     s = Searcher(cfg, fake_embedder)
     hit = s.search("ปุ๋ยอินทรีย์ข้าวหอมมะลิ มหาสารคาม", k=1)[0]
     assert hit.doc_id == new.doc_id and hit.title == new.title
@@ -156,7 +157,7 @@ def test_incremental_add_change_remove(fake_work_home, fake_embedder):
     assert s2.search("ธนาคารน้ำใต้ดิน", k=1, mode="bm25")[0].doc_id == new.doc_id
     assert s2.search("ปุ๋ยอินทรีย์ข้าวหอมมะลิ", k=3, mode="bm25") == []
     assert all(h.doc_id != KK for h in s2.search("ขอนแก่นศึกษา", k=10))
-    assert s2.vectors.ntotal == s2.manifest["counts"]["passages"]
+    assert s2.vectors.count() == s2.manifest["counts"]["passages"]
 
 
 def test_build_that_fails_midway_leaves_live_index_intact(fake_work_home, fake_embedder):
@@ -272,8 +273,8 @@ def test_incremental_switch_from_flat_to_ivf_then_delete_from_ivf(fake_work_home
     man = indexdir.read_manifest(indexdir.live_build(fake_work_home), verify=True)
     assert man["dense"] == {"kind": "ivf-sq8", "ntotal": st.passages} and st.passages > 60
     s = Searcher(cfg, fake_embedder)
-    assert dense.kind(s.vectors) == "ivf-sq8"
-    ivf = faiss.extract_index_ivf(s.vectors)
+    assert dense.kind(s.vectors.index) == "ivf-sq8"
+    ivf = faiss.extract_index_ivf(s.vectors.index)
     ivf.nprobe = ivf.nlist  # every list: the search is exhaustive, so absent means removed
     assert s.search(docs[22].title, k=1)[0].doc_id == docs[22].doc_id
     # the source filter keeps exactly the added documents, the seed filter exactly the seeds
@@ -297,11 +298,11 @@ def test_incremental_switch_from_flat_to_ivf_then_delete_from_ivf(fake_work_home
     assert not st2.full and st2.removed == 11 and counting.passages == 0
     assert st2.passages == st.passages - len(gone_pids)
     s2 = Searcher(cfg, fake_embedder)
-    assert dense.kind(s2.vectors) == "ivf-sq8" and s2.vectors.ntotal == st2.passages
-    ivf2 = faiss.extract_index_ivf(s2.vectors)
+    assert dense.kind(s2.vectors.index) == "ivf-sq8" and s2.vectors.count() == st2.passages
+    ivf2 = faiss.extract_index_ivf(s2.vectors.index)
     ivf2.nprobe = ivf2.nlist
     qv = fake_embedder.encode_queries(["ศูนย์ดูแลผู้สูงอายุ ธนาคารน้ำใต้ดิน ขอนแก่นศึกษา"])
-    _, ids = s2.vectors.search(qv, s2.vectors.ntotal)
+    _, ids = s2.vectors.index.search(qv, s2.vectors.count())
     found = set(ids[0][ids[0] >= 0].tolist())
     assert len(found) == st2.passages and not found & gone_pids
     assert all(h.doc_id not in gone for h in s2.search("ขอนแก่นศึกษา ศูนย์ดูแลผู้สูงอายุ", k=50))
