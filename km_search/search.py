@@ -80,14 +80,34 @@ class Searcher:
         self.cfg = cfg
         self._embedder = embedder
         self._lock = threading.Lock()
+        self._pins: list[indexdir.BuildPin] = []
         self._load(verify)
 
     # -- loading -------------------------------------------------------------
     def _load(self, verify: bool) -> None:
         link = self.cfg.index_dir
-        build = indexdir.live_build(self.cfg.home_path)
-        if build is None:
-            raise indexdir.IndexMissing(f"no index at {link}: run `km-search index` first")
+        for attempt in range(3):  # a build superseded and deleted between resolve and pin
+            build = indexdir.live_build(self.cfg.home_path)
+            if build is None:
+                raise indexdir.IndexMissing(f"no index at {link}: run `km-search index` first")
+            try:
+                pin = indexdir.pin(build)  # the indexer deletes no build a reader pins
+                break
+            except indexdir.IndexMissing:
+                if attempt == 2:
+                    raise
+        try:
+            self._load_pinned(build, verify)
+        except BaseException:
+            pin.release()
+            raise
+        # keep the previous build pinned until the next load: requests that began on it
+        # (documents, filters) may still be opening its files
+        for old in self._pins[1:]:
+            old.release()
+        self._pins = [pin] + self._pins[:1]
+
+    def _load_pinned(self, build, verify: bool) -> None:
         man = indexdir.read_manifest(build, verify=verify)
         backend = get_backend(indexdir.backend_of(man))
         try:

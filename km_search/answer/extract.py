@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from km_search.markup import safe_url
 from km_search.models import Hit
 from km_search.search import query_tokens
 from km_search.settings import Config
@@ -55,8 +56,11 @@ _STOP = _stopwords()
 
 
 def passage_link(hit: Hit) -> str:
-    """Where a citation points: the source URL, else our own document page at the passage."""
-    return hit.url or f"/documents/{hit.doc_id}?passage={hit.chunk_id}#passage"
+    """Where a citation points: the source URL if it is http(s), else our own document page
+    at the passage (a stored ``javascript:`` URL never becomes a link on the page)."""
+    if hit.url and safe_url(hit.url):
+        return hit.url
+    return f"/documents/{hit.doc_id}?passage={hit.chunk_id}#passage"
 
 
 @dataclass
@@ -173,12 +177,11 @@ def _lead(q: Question, quoted_thai: bool) -> str:
 
 
 def _compose(q: Question, chosen: list[S.Sentence]) -> tuple[str, list[Hit]]:
-    """Text with one [n] per source, after the source's last sentence, numbered in order."""
-    cited: list[Hit] = []
-    for s in chosen:
-        if s.hit not in cited:
-            cited.append(s.hit)
-    chosen = sorted(chosen, key=lambda s: (cited.index(s.hit), s.pos))
+    """Text with one [n] per source, after the source's last sentence; sources in the
+    retrieval order, numbered 1, 2, …"""
+    ranks = {id(s.hit): s.rank for s in chosen}
+    cited: list[Hit] = sorted({id(s.hit): s.hit for s in chosen}.values(), key=lambda h: ranks[id(h)])
+    chosen = sorted(chosen, key=lambda s: (s.rank, s.pos))  # sources in retrieval order
     bullets = q.kind in LISTING_TYPES or q.kind == "comparison" or (
         len(chosen) == 1 and len(chosen[0].items) >= 2)
     lines: list[str] = []
