@@ -47,7 +47,7 @@ def clean_query(query: str, max_chars: int) -> str:
     return q
 
 
-def query_tokens(query: str) -> list[str]:
+def query_tokens(query: str, expand: tuple[str, ...] | None = None) -> list[str]:
     """BM25/highlight tokens of a cleaned query, with Thai terms for English words.
 
     English function words are dropped (they match English boilerplate in Thai pages);
@@ -55,7 +55,7 @@ def query_tokens(query: str) -> list[str]:
     tokens = tokenize(query, normalized=True)
     content = [t for t in tokens if not is_stop(t)]
     tokens = content or tokens
-    extra = expand_english(query)  # Thai names/terms for English words, BM25 only
+    extra = expand_english(query, expand)  # Thai names/terms for English words, BM25 only
     if extra:
         tokens += [t for t in tokenize(extra, normalized=True) if t not in tokens]
     return tokens
@@ -166,7 +166,7 @@ class Searcher:
             raise QueryError(f"unknown mode '{mode}': choose one of {', '.join(MODES)}")
         depth = depth or self.cfg.candidates
         allowed = self._allowed(filters) if filters and filters.active() else None
-        tokens = query_tokens(query)
+        tokens = query_tokens(query, self.expand)
         for term in boost or ():
             tokens += [t for t in tokenize(term, normalized=False) if t not in tokens]
         b = d = (np.zeros(0, np.int64), np.zeros(0, np.float32))
@@ -190,6 +190,10 @@ class Searcher:
             return list(zip(pr.dense[0].tolist(), pr.dense[1].tolist()))
         return fuse(pr.bm25, pr.dense, self.cfg.fusion, self.cfg.bm25_weight, pr.evidence,
                     params or self.fusion_params)
+
+    @property
+    def expand(self) -> tuple[str, ...]:
+        return tuple(x.strip() for x in (self.cfg.expand or "").split(",") if x.strip())
 
     @property
     def fusion_params(self) -> Adaptive:

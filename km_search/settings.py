@@ -53,6 +53,10 @@ SETTINGS: list[Setting] = [
             "chosen on the iapp valid split.", float),
     Setting("fusion", "wsum", "Fusion method for hybrid mode: 'wsum' (normalised weighted "
             "sum) or 'rrf' (reciprocal-rank fusion).",),
+    Setting("expand", "provinces,agencies,terms", "English -> Thai query expansions added to the "
+            "BM25 side of English or mixed queries (comma list; '' = none): 'provinces' and "
+            "'agencies' (names and acronyms) and 'terms' (hand-written KM vocabulary). Each is "
+            "measured by `km-search eval --set iapp,tatoeba`."),
     Setting("max_query_chars", 2000, "Longest accepted query, in characters.", int),
     Setting("batch_size", 16, "Embedding batch size.", int),
     Setting("models_dir", None, "Folder for built/downloaded models (default: <home>/models); "
