@@ -9,7 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
+from km_search import __version__
 from km_search.embed import Embedder
 from km_search.indexdir import IndexError_
 from km_search.search import QueryError
@@ -82,7 +84,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
-        if not scope["path"].startswith(("/docs", "/redoc")):
+        if not scope["path"].startswith(("/docs", "/redoc", "/static-offline-docs")):
             extra.append((b"content-security-policy", _CSP.encode()))
 
         async def with_headers(msg):
@@ -103,7 +105,9 @@ def create_app(cfg: Config, embedder: Embedder | None = None, warm: bool = False
             service.warm()
         yield
 
-    app = FastAPI(title="km-search", version="0.1.0", lifespan=lifespan,
+    # Swagger UI and ReDoc from the fastapi-offline wheel's own copies (not a CDN), so
+    # /docs and /redoc work on a machine without internet.
+    app = FastAPIOffline(title="km-search", version=__version__, lifespan=lifespan,
                   description="Thai knowledge-management search: hybrid BM25 + dense retrieval, "
                               "cited extractive answers, feedback and export.")
     app.state.service = service

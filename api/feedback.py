@@ -1,7 +1,7 @@
 """Thumbs up/down, stored with the query in ``<home>/feedback.db`` (SQLite, WAL).
 
 Exported as relevance judgements (JSON Lines, one per query and document): the same
-keys as ``km_search/data/seed_questions.jsonl`` (``lang``, ``question``, ``doc_id``) plus
+keys as ``bench/data/seed_questions.jsonl`` (``lang``, ``question``, ``doc_id``) plus
 ``relevance`` (1 = helpful, 0 = not) and the vote counts, so real users' questions can
 become a domain test set for ``km-search eval``.
 """

@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from corpus.store import DocumentStore
-from indexer import passages as P
+from km_search.docstore import DocumentStore
+from km_search import passages as P
 from km_search.models import Hit
 from km_search.query.rewrite import rewrite
 from km_search.query.understand import plan
@@ -211,7 +211,8 @@ def health(request: Request) -> Response:
                                ensure_ascii=False), media_type="application/json")
 
 
-@status_router.get("/stats", summary="Documents, passages, index age, model, feedback")
+@status_router.get("/stats", summary="Documents, passages, index age, model, feedback, and what "
+                                   "the collection holds (publishers, provinces, date range)")
 def stats(request: Request) -> dict:
     svc = _svc(request)
     s = svc.get()
@@ -230,25 +231,13 @@ def stats(request: Request) -> dict:
             "model": man["model"]["name"], "dim": man["model"]["dim"],
             "answers": {"min_bm25": svc.cfg.answer_min_bm25,
                         "generative": bool(svc.cfg.llm_url)},
-            "feedback": request.app.state.feedback.counts()}
+            "feedback": request.app.state.feedback.counts(),
+            "collection": s.overview().to_dict()}
 
 
 @status_router.get("/filters", summary="Values for the filter controls")
 def filters(request: Request) -> dict:
-    s = _svc(request).get()
-    db = P.open_db(s.build / "passages.db", readonly=True)
-    try:
-        rows = db.execute("SELECT publisher, provinces, source, published FROM docs").fetchall()
-    finally:
-        db.close()
-    pubs, provs, srcs, dates = set(), set(), set(), []
-    for pub, prov, src, date in rows:
-        if pub:
-            pubs.add(pub)
-        provs.update(json.loads(prov or "[]"))
-        if src:
-            srcs.add(src)
-        if date:
-            dates.append(date)
-    return {"publishers": sorted(pubs), "provinces": sorted(provs), "sources": sorted(srcs),
-            "date_min": min(dates) if dates else None, "date_max": max(dates) if dates else None}
+    ov = _svc(request).get().overview()
+    return {"publishers": sorted(p["name"] for p in ov.publishers),
+            "provinces": sorted(p["name"] for p in ov.provinces), "sources": ov.sources,
+            "date_min": ov.date_min, "date_max": ov.date_max}

@@ -1,4 +1,2 @@
-"""The document store and the ways documents get in: seeds, local files, crawlers."""
-from .store import DocumentStore
-
-__all__ = ["DocumentStore"]
+"""The ways documents get in: seeds, local files, crawlers. They write into the library's
+document store (km_search.docstore)."""

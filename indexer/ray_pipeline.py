@@ -21,14 +21,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from corpus.store import DocumentStore
+from km_search.docstore import DocumentStore
 from km_search import indexdir
 from km_search.embed import get_embedder
 from km_search.embed.cache import EmbeddingCache
 from km_search.settings import Config, load_config
 
-from . import passages as P
-from .build import IndexStats, _compatible, update_index
+from .build import IndexStats, plan_update, update_index
 
 
 def _chunk_rows(batch: dict[str, Any], cfg_values: dict) -> dict[str, list]:
@@ -63,22 +62,9 @@ class _EmbedActor:
 
 
 def _pending_docs(cfg: Config, emb, full: bool) -> list[str]:
-    """Ids of documents that a local update would (re-)embed."""
+    """Ids of documents that a local update would (re-)embed: the same plan step."""
     with DocumentStore(cfg.corpus_db) as store:
-        want = store.hashes()
-    live = indexdir.live_build(cfg.home_path)
-    if full or live is None:
-        return list(want)
-    try:
-        man = indexdir.read_manifest(live)
-    except indexdir.IndexError_:
-        return list(want)
-    if not _compatible(man, emb, cfg):
-        return list(want)
-    db = P.open_db(live / "passages.db", readonly=True)
-    have = {r[0]: r[1] for r in db.execute("SELECT doc_id, hash FROM docs")}
-    db.close()
-    return [d for d in want if have.get(d) != want[d]]
+        return plan_update(cfg, emb, store.hashes(), full).new
 
 
 def update_index_ray(cfg: Config, address: str, *, full: bool = False,

@@ -23,9 +23,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from km_search.atomic import fsync_dir, write_atomic
+
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-FILES = ("passages.db", "vectors.faiss")
+# The one place the build's file names are spelled (backends add their own files).
+PASSAGES = "passages.db"
+VECTORS = "vectors.faiss"  # local backend: FAISS
+BM25 = "bm25"  # local backend: bm25s folder
+MILVUS_LITE = "milvus.db"  # milvus backend without a server URI: Milvus Lite file
 
 
 class IndexError_(Exception):
@@ -86,11 +92,14 @@ def read_manifest(folder: Path, verify: bool = False) -> dict[str, Any]:
     return man
 
 
+def backend_of(manifest: dict[str, Any]) -> str:
+    """The retrieval backend a build was written by (builds before backends: local)."""
+    return manifest.get("backend", "local")
+
+
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     manifest = dict(manifest, format_version=FORMAT_VERSION, files=checksums(folder))
-    tmp = folder / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    os.replace(tmp, folder / MANIFEST)
+    write_atomic(folder / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
 
 
 def builds_dir(home: Path) -> Path:
@@ -102,14 +111,6 @@ def new_build_dir(home: Path) -> Path:
     d = builds_dir(home) / f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}-{os.getpid()}.tmp"
     d.mkdir(parents=True)
     return d
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def publish(home: Path, tmp_build: Path) -> Path:
@@ -128,7 +129,7 @@ def publish(home: Path, tmp_build: Path) -> Path:
     if link.exists() and not link.is_symlink():
         raise IndexCorrupt(f"{link} is a real folder, not a symlink to a build: move it away")
     os.replace(tmp_link, link)
-    _fsync_dir(home)
+    fsync_dir(home)
     cleanup(home, keep=final)
     return final
 

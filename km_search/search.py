@@ -9,24 +9,27 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from typing import TYPE_CHECKING
 from dataclasses import dataclass, replace
 
-import faiss
 import numpy as np
 
-from indexer import passages as P
 from km_search import indexdir
+from km_search import passages as P
 from km_search.embed import Embedder, get_embedder
 from km_search.models import Hit
-from km_search.retrieval import dense
-from km_search.retrieval.bm25 import BM25Index
+from km_search.overview import Overview, collection_overview
 from km_search.query.stopwords import is_stop
-from km_search.query.understand import QueryPlan
+from km_search.retrieval.backend import EMPTY, get_backend
+from km_search.retrieval.filters import Filter
 from km_search.retrieval.fusion import DEFAULT_ADAPTIVE, Adaptive, Evidence, fuse, latin_share
 from km_search.retrieval.snippet import make_snippet
 from km_search.settings import Config
 from km_search.thai import normalize, tokenize
 from km_search.thai.glossary import expand_english
+
+if TYPE_CHECKING:  # understand -> lessons.facets -> lessons -> search: a cycle at run time
+    from km_search.query.understand import QueryPlan
 
 MODES = ("bm25", "dense", "hybrid")
 
@@ -74,6 +77,13 @@ class Filters:
     def active(self) -> bool:
         return any(v for v in vars(self).values())
 
+    def expression(self) -> Filter:
+        """The backend-neutral form every retrieval backend compiles for its engine."""
+        conds = [("published", "gte", self.date_from), ("published", "lte", self.date_to),
+                 ("publisher", "contains", self.publisher), ("province", "has", self.province),
+                 ("source", "eq", self.source)]
+        return Filter.of(*[c for c in conds if c[2]])
+
 
 @dataclass
 class Probe:
@@ -101,24 +111,24 @@ class Searcher:
         if build is None:
             raise indexdir.IndexMissing(f"no index at {link}: run `km-search index` first")
         man = indexdir.read_manifest(build, verify=verify)
+        backend = get_backend(indexdir.backend_of(man))
         try:
-            vectors = faiss.read_index(str(build / "vectors.faiss"))
-            bm25 = BM25Index.load(build / "bm25", mmap=True)  # pages in on demand; old builds stay readable after a swap
-            db = P.open_db(build / "passages.db", readonly=True)
+            db = P.open_db(build / indexdir.PASSAGES, readonly=True)
             n = db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
-        except Exception as e:  # faiss/bm25s/sqlite raise many types on damaged files
+            resolve = P.resolver(db)
+            vectors = backend.load_vectors(build, self.cfg, man, resolve)
+            lexical = backend.load_lexical(build, self.cfg, man, resolve)
+        except Exception as e:  # engines and sqlite raise many types on damaged files
             raise indexdir.IndexCorrupt(f"index at {build} is damaged ({type(e).__name__}: "
                                         f"{str(e).splitlines()[0][:200] if str(e) else ''}); "
                                         "rebuild with `km-search index --rebuild`") from None
-        if vectors.d != man["model"]["dim"] or vectors.ntotal != n or len(bm25) != n:
+        if vectors.dim != man["model"]["dim"] or vectors.count() != n or lexical.count() != n:
             raise indexdir.IndexCorrupt(
-                f"index at {build} is inconsistent (vectors {vectors.ntotal}x{vectors.d}, "
-                f"bm25 {len(bm25)}, passages {n}, manifest dim {man['model']['dim']}); "
+                f"index at {build} is inconsistent (vectors {vectors.count()}x{vectors.dim}, "
+                f"bm25 {lexical.count()}, passages {n}, manifest dim {man['model']['dim']}); "
                 "rebuild with `km-search index --rebuild`")
-        if self.cfg.nprobe > 0 and dense.kind(vectors) != "flat":
-            faiss.extract_index_ivf(vectors).nprobe = self.cfg.nprobe
         self.build, self.manifest = build, man
-        self.vectors, self.bm25, self.db = vectors, bm25, db
+        self.vectors, self.lexical, self.db = vectors, lexical, db
 
     def reload_if_changed(self) -> bool:
         """Load the live build if a rebuild replaced it; returns True if it did."""
@@ -142,22 +152,6 @@ class Searcher:
         return emb
 
     # -- searching -----------------------------------------------------------
-    def _allowed(self, f: Filters) -> np.ndarray:
-        where, args = [], []
-        if f.date_from:
-            where.append("d.published >= ?"); args.append(f.date_from)
-        if f.date_to:
-            where.append("d.published <= ?"); args.append(f.date_to)
-        if f.publisher:
-            where.append("d.publisher LIKE ?"); args.append(f"%{f.publisher}%")
-        if f.province:
-            where.append("d.provinces LIKE ?"); args.append(f'%"{f.province}"%')
-        if f.source:
-            where.append("d.source = ?"); args.append(f.source)
-        q = ("SELECT p.pid FROM passages p JOIN docs d ON d.doc_id = p.doc_id WHERE "
-             + " AND ".join(where))
-        return np.asarray([r[0] for r in self.db.execute(q, args)], dtype=np.int64)
-
     def probe(self, query: str, mode: str = "hybrid", depth: int | None = None,
               filters: Filters | None = None, boost: list[str] | None = None) -> "Probe":
         """Each retriever's candidates for a cleaned query, and the lexical evidence.
@@ -165,22 +159,21 @@ class Searcher:
         if mode not in MODES:
             raise QueryError(f"unknown mode '{mode}': choose one of {', '.join(MODES)}")
         depth = depth or self.cfg.candidates
-        allowed = self._allowed(filters) if filters and filters.active() else None
+        where = filters.expression() if filters and filters.active() else None
         tokens = query_tokens(query, self.expand)
         for term in boost or ():
             tokens += [t for t in tokenize(term, normalized=False) if t not in tokens]
-        b = d = (np.zeros(0, np.int64), np.zeros(0, np.float32))
+        b = d = EMPTY
         if mode in ("bm25", "hybrid"):
-            mask = self.bm25.position_mask(set(allowed.tolist())) if allowed is not None else None
-            b = self.bm25.search(tokens, depth, mask)
+            b = self.lexical.search(tokens, depth, where)
         # (Embedding the query on a second thread while BM25 scores was tried: no gain on
         # 2 cores, where ONNX Runtime already uses both; 100k bench p50 7.2 vs 7.1 ms.)
-        if mode in ("dense", "hybrid") and (allowed is None or len(allowed)):
+        if mode in ("dense", "hybrid"):
             qv = self.embedder.encode_queries([query])[0]
-            d = dense.search(self.vectors, qv, depth, allowed)
+            d = self.vectors.search(qv, depth, where)
         ev = None
         if mode == "hybrid":
-            ev = Evidence(self.bm25.coverage(tokens, b[0]), latin_share(query))
+            ev = Evidence(self.lexical.coverage(tokens, b[0]), latin_share(query))
         return Probe(b, d, ev, tokens, mode)
 
     def fuse(self, pr: "Probe", params: Adaptive | None = None) -> list[tuple[int, float]]:
@@ -207,7 +200,7 @@ class Searcher:
         parts: dict[str, dict[int, float]] = {}
         if mode in ("bm25", "hybrid"):
             parts["bm25"] = dict(zip(pr.bm25[0].tolist(), pr.bm25[1].tolist()))
-        if mode in ("dense", "hybrid") and len(pr.dense[0]):
+        if mode in ("dense", "hybrid"):
             parts["dense"] = dict(zip(pr.dense[0].tolist(), pr.dense[1].tolist()))
         return self.fuse(pr), parts, pr.tokens
 
@@ -271,10 +264,27 @@ class Searcher:
             f"WHERE p.pid IN ({marks})", pids)
         return {r["pid"]: r for r in cur}
 
+    def passage_vectors(self, pids: list[int]) -> np.ndarray:
+        """Stored vectors of passages (read back from the vector index, not re-embedded)."""
+        with self._lock:
+            return self.vectors.reconstruct(pids)
+
+    def doc_passages(self) -> dict[str, list[int]]:
+        """Each indexed document's passage ids, in order."""
+        by_doc: dict[str, list[int]] = {}
+        for pid, doc_id in self.db.execute("SELECT pid, doc_id FROM passages ORDER BY pid"):
+            by_doc.setdefault(doc_id, []).append(pid)
+        return by_doc
+
     def doc_of(self, pid: int) -> str | None:
         row = self.db.execute("SELECT doc_id FROM passages WHERE pid=?", (pid,)).fetchone()
         return row[0] if row else None
 
     def stats(self) -> dict:
         return {"build": self.build.name, **self.manifest}
+
+    def overview(self) -> Overview:
+        """Counts, publishers, provinces and date range of the loaded build's documents."""
+        with self._lock:
+            return collection_overview(self.db)
 

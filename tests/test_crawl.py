@@ -8,7 +8,7 @@ import pytest
 from corpus.crawl import load_sources
 from corpus.crawl.extract import decode_html
 from corpus.crawl.runner import crawl_status, run_crawl
-from corpus.store import DocumentStore
+from km_search.docstore import DocumentStore
 from crawl_server import SITES, Server, sources_toml
 from km_search.settings import load_config
 
@@ -151,7 +151,7 @@ def test_crawl_status_cli(crawled):
     from conftest import ROOT
 
     cfg, _, _, _ = crawled
-    r = subprocess.run([sys.executable, "-m", "km_search.cli", "crawl", "--status"], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "cli", "crawl", "--status"], cwd=ROOT,
                        env=dict(os.environ, KM_SEARCH_HOME=str(cfg.home_path)),
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from corpus.store import DocumentStore
+from km_search.docstore import DocumentStore
 from crawl_server import Server, sources_toml
 from km_search.settings import load_config
+
+pytestmark = pytest.mark.slow  # starts and kills 22 crawler processes (~40 s)
 
 ROOT = Path(__file__).resolve().parents[1]
 KILLS = 20

@@ -6,6 +6,8 @@ from conftest import make_config
 from km_search.embed import get_embedder
 from km_search.embed.onnx import OnnxEmbedder
 
+pytestmark = pytest.mark.slow  # runs the real model on every runtime
+
 TEXTS = ["ปัจจัยความสำเร็จของขอนแก่นศึกษาคืออะไร", "success factors for Khon Kaen Study",
          "แผนเพิ่มประสิทธิภาพองค์การ ประจำปีงบประมาณ พ.ศ. ๒๕๖๔ \u200bกระทรวงมหาดไทย",
          "จังหวัดพังงา ดำเนินการโดยปรับรูปแบบการทำงานด้วยการดึงภาคประชาชน และเครือข่ายในจังหวัด"
@@ -63,3 +65,23 @@ def test_int8_runtime_is_close_to_fp32_but_indexed_apart(tmp_path):
     # a vector depends on its text alone, not on what else is encoded with it
     alone = np.vstack([int8.encode_passages([t]) for t in TEXTS])
     assert np.array_equal(alone, p8)
+
+
+def test_this_session_exported_and_quantised_the_model(embedder):
+    """conftest hands the session a models folder without onnx/: the fused graph and its
+    int8 copy were built here by export_onnx/quantize_int8 (``_build_once``), not reused."""
+    import os
+
+    from conftest import MODELS, USER_MODELS, strict_skip
+    from km_search.embed.onnx import INT8_FILE, ONNX_FILE
+
+    if os.environ.get("KM_SEARCH_TEST_MODELS"):
+        strict_skip("KM_SEARCH_TEST_MODELS reuses a prebuilt models folder")
+    model_dir = embedder.model_dir
+    assert model_dir.parent == MODELS.absolute() and USER_MODELS not in model_dir.parents
+    onnx_dir = model_dir / "onnx"
+    assert onnx_dir.is_dir() and not onnx_dir.is_symlink()
+    for f in (ONNX_FILE, INT8_FILE):
+        assert (model_dir / f).is_file() and not (model_dir / f).is_symlink()
+    # _build_once renamed its temporary files into place and left none behind
+    assert not [p for p in onnx_dir.iterdir() if p.suffix in (".tmp", ".raw")]

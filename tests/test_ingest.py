@@ -7,7 +7,7 @@ import docx
 import pytest
 
 from corpus.ingest import IngestError, collect, file_document, jsonl_documents
-from corpus.store import DocumentStore
+from km_search.docstore import DocumentStore
 from km_search.models import Document
 
 THAI = "จังหวัดขอนแก่นใช้แนวทางขอนแก่นศึกษา จัดทำองค์ความรู้ของบุคลากรเพื่อส่งต่อรุ่นต่อรุ่น"
@@ -44,8 +44,11 @@ def test_windows_874_text_is_decoded(tmp_path):
 
 
 def test_pdf_real_and_broken(tmp_path):
-    pytest.importorskip("reportlab")
-    from reportlab.pdfgen import canvas
+    try:
+        from reportlab.pdfgen import canvas
+    except ImportError:
+        from conftest import strict_skip
+        strict_skip("reportlab is not installed (pip install -e '.[test]')")
 
     c = canvas.Canvas(str(tmp_path / "ok.pdf"))
     c.drawString(72, 720, "Annual report on public sector development 2021")

@@ -7,7 +7,7 @@ import pytest
 
 from corpus.seeds import bundled_seeds
 from km_search.lessons import LessonStore, compare, extract_card, facets as F
-from km_search.lessons.evaluate import load_labels, score_card
+from bench.lessons import load_labels, score_card
 
 KK_PN = "6fcee9b62a8409b7"
 SEED_IDS = [KK_PN, "060103db4d9e3160", "d7880ede011fff30", "c548de22d8cc4494", "7b7b360df6402293"]

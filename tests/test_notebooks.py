@@ -6,6 +6,8 @@ from nbclient import NotebookClient
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow  # executes notebooks
+
 
 @pytest.mark.parametrize("name", ["evaluation.ipynb", "corpus_exploration.ipynb"])
 def test_notebook_executes(name, tmp_path, monkeypatch):

@@ -20,9 +20,11 @@ ray = pytest.importorskip("ray")
 
 from conftest import MODELS, make_config  # noqa: E402
 from corpus.seeds import bundled_seeds  # noqa: E402
-from corpus.store import DocumentStore  # noqa: E402
+from km_search.docstore import DocumentStore  # noqa: E402
 from km_search import indexdir  # noqa: E402
 from km_search.search import Searcher  # noqa: E402
+
+pytestmark = pytest.mark.slow  # starts a Ray cluster
 
 RAY = str(Path(sys.executable).with_name("ray"))
 

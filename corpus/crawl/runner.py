@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from corpus.store import DocumentStore
+from indexer import update_index
+from km_search.docstore import DocumentStore
 from km_search.models import Document, doc_id_for
 from km_search.settings import Config
 from km_search.thai.provinces import provinces_in
@@ -195,8 +196,6 @@ def run_crawl(cfg: Config, source_names: list[str] | None = None, *,
         if own:
             fetcher.close()
     if index and any(r.added or r.changed or r.pruned for r in reports):
-        from indexer import update_index
-
         update_index(cfg, embedder=embedder)
     return reports
 

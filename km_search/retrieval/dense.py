@@ -48,11 +48,16 @@ def search(index, query: np.ndarray, k: int, allowed: np.ndarray | None = None
     if index.ntotal == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
     k = min(k, index.ntotal)
-    params = None
+    params = sel = None
     if allowed is not None:
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed.astype(np.int64)))
+        # `sel` must outlive the search: SearchParametersIVF(sel=params.sel) used to borrow
+        # it from a SearchParameters object that was then freed, and a filtered IVF search
+        # read freed memory (a segfault, found by the flat->IVF test).
+        sel = faiss.IDSelectorBatch(allowed.astype(np.int64))
         if isinstance(faiss.downcast_index(index), faiss.IndexIVF):
-            params = faiss.SearchParametersIVF(sel=params.sel, nprobe=index.nprobe)
+            params = faiss.SearchParametersIVF(sel=sel, nprobe=index.nprobe)
+        else:
+            params = faiss.SearchParameters(sel=sel)
     # One query: OpenMP threads buy nothing and, woken beside ONNX Runtime's threads on a
     # 2-core machine, made an IVF search at 100k take 17-24 ms instead of ~1.3 ms. The
     # setting is per thread in libgomp; restored so a builder on this thread keeps its own.

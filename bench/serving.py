@@ -23,12 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer import passages as P
+from bench import loadtest
+from bench.loadtest import free_port
 from km_search import indexdir
+from km_search import passages as P
 from km_search.models import Chunk, Document
+from km_search.retrieval import dense
 from km_search.settings import Config
 from km_search.thai.dates import thai_date
 from km_search.thai.provinces import PROVINCES
+from km_search.thai.tokenize import engine_name
 
 MODES = ("bm25", "dense", "hybrid")
 DOC_PASSAGES = (1, 6)  # each bench document holds this many resampled passages (inclusive)
@@ -99,8 +103,6 @@ def write_home(home: Path, chunks: Sequence[Chunk], tokens: Sequence[list[str]],
     1..n (saved, not rebuilt: the server loads what was timed). Returns the live build."""
     import faiss
 
-    from km_search.retrieval import dense
-    from km_search.thai.tokenize import engine_name
 
     home.mkdir(parents=True, exist_ok=True)
     build = indexdir.new_build_dir(home)
@@ -186,12 +188,10 @@ def _stop(proc: subprocess.Popen, timeout: float = 20) -> None:
 def serving(cfg: Config, home: Path, timeout: float = 900) -> Iterator[Server]:
     """`km-search serve` on ``home`` at a free 127.0.0.1 port, stopped on exit even on
     errors. start-up time runs from launching the process to the first healthy answer."""
-    from api.loadtest import free_port
-
     port, log_path = free_port(), home / "serve.log"
     t0 = time.perf_counter()
     with open(log_path, "wb") as logf:  # a file, not a pipe: the access log never blocks it
-        proc = subprocess.Popen([sys.executable, "-m", "km_search.cli", "serve", "--home", str(home),
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--home", str(home),
                                  "--host", "127.0.0.1", "--port", str(port)],
                                 env=_server_env(cfg, home), stdout=logf, stderr=subprocess.STDOUT)
     try:
@@ -232,8 +232,6 @@ def http_bench(cfg: Config, home: Path, queries: list[str], concurrency: Sequenc
                warmup: int = 5, n_sample: int = 3, log: Callable[[str], None] = print) -> dict:
     """Serve ``home`` and time /search per mode and concurrency (each run after its own
     warm-up requests), then read the server's RSS: after the load, when it is largest."""
-    from api import loadtest
-
     with serving(cfg, home) as srv:
         out: dict = {"startup_s": srv.startup_s, "requests_per_run": len(queries),
                      "warmup_per_run": warmup, "load": {}}

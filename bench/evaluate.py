@@ -16,7 +16,19 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from km_search.settings import Config
+from dataclasses import asdict
+
+import numpy as np
+
+from corpus.seeds import bundled_seeds
+from indexer import update_index
+from km_search.docstore import DocumentStore
+from km_search.embed.cache import EmbeddingCache, _key
+from km_search.indexdir import IndexMissing
+from km_search.models import Document
+from km_search.retrieval.fusion import DEFAULT_ADAPTIVE, Adaptive, fuse
+from km_search.search import Searcher, clean_query, query_tokens
+from km_search.settings import Config, load_config
 
 DATA = Path(__file__).parent / "data"
 SEED_QUESTIONS = DATA / "seed_questions.jsonl"
@@ -37,8 +49,6 @@ def _ctx_id(context: str) -> str:
 
 def iapp_docs(data: dict[str, list[dict]]) -> list:
     """Every unique context of the three splits, as a Document (the eval corpus)."""
-    from km_search.models import Document
-
     contexts: dict[str, str] = {}
     for sp in ("train", "valid", "test"):
         for r in data[sp]:
@@ -55,9 +65,6 @@ def _metrics(ranks: list[int | None]) -> dict[str, float]:
 
 def _doc_ranks(searcher, queries: list[tuple[str, str]], mode: str, **fusion) -> list[int | None]:
     """Rank of the gold document (by its best passage) for each (question, gold id)."""
-    from km_search.retrieval.fusion import fuse
-    from km_search.search import clean_query
-
     ranks = []
     for q, gold in queries:
         q = clean_query(q, 10_000)
@@ -81,11 +88,6 @@ def _doc_ranks(searcher, queries: list[tuple[str, str]], mode: str, **fusion) ->
 
 
 def _build(cfg: Config, home: Path, docs, log) -> "object":
-    from corpus.store import DocumentStore
-    from indexer import update_index
-    from km_search.search import Searcher
-    from km_search.settings import load_config
-
     # Share the main embedding cache and model folder: eval re-runs never re-embed or
     # rebuild the model.
     sub = load_config(**{**cfg.values, "home": str(home), "embed_cache": str(cfg.cache_db),
@@ -121,13 +123,11 @@ def encode_throughput(emb, texts: list[str], repeats: int = 3) -> float:
 
 def run(cfg: Config, data_dir: Path, split: str = "test", limit: int = 0, tune: bool = False,
         english: bool = True, log: Callable[[str], None] = print) -> dict:
-
     if split not in ("test", "valid"):
         raise ValueError("split must be test or valid")
     if tune and split != "valid":
         raise ValueError("--tune is only allowed on the valid split (never tune on test)")
     if not (data_dir / "data.zip").exists():
-        from km_search.indexdir import IndexMissing
         raise IndexMissing(f"no iapp-wiki-qa data at {data_dir} (expected data.zip)")
     data = load_iapp(data_dir)
     docs = iapp_docs(data)
@@ -155,14 +155,11 @@ def run(cfg: Config, data_dir: Path, split: str = "test", limit: int = 0, tune: 
 
 
 def _tune(s, queries, log) -> list[dict]:
-    from km_search.retrieval import dense
-    from km_search.search import clean_query, query_tokens
-
     b, d = {}, {}
     for q, _ in queries:
         qc = clean_query(q, 10_000)
-        b[qc] = s.bm25.search(query_tokens(qc), 100)
-        d[qc] = dense.search(s.vectors, s.embedder.encode_queries([qc])[0], 100)
+        b[qc] = s.lexical.search(query_tokens(qc), 100)
+        d[qc] = s.vectors.search(s.embedder.encode_queries([qc])[0], 100)
     rows = []
     for method, ws in (("rrf", [0.5]), ("wsum", [0.2, 0.3, 0.4, 0.5, 0.6, 0.7])):
         for w in ws:
@@ -174,8 +171,6 @@ def _tune(s, queries, log) -> list[dict]:
 
 def run_seed_questions(cfg: Config, log: Callable[[str], None] = print) -> dict:
     """English (and Thai) questions over the seed corpus: cross-lingual check."""
-    from corpus.seeds import bundled_seeds
-
     qs = [json.loads(line) for line in SEED_QUESTIONS.read_text(encoding="utf-8").splitlines()
           if line.strip()]
     log(f"seed questions: {len(qs)} over {len(bundled_seeds())} seed documents")
@@ -217,8 +212,6 @@ def load_judgements(path: Path) -> dict[str, set[str]]:
 
 def run_judgements(cfg: Config, path: Path, log: Callable[[str], None] = print) -> dict:
     """Score the live index against users' relevance judgements (doc-level ranks)."""
-    from km_search.search import Searcher
-
     judged = load_judgements(path)
     if not judged:
         raise ValueError(f"{path} holds no positive judgements")
@@ -312,15 +305,10 @@ class _QueryVectors:
     model fingerprint + '|query'), so re-running an evaluation never re-embeds a question."""
 
     def __init__(self, emb, cache_path: Path):
-        from km_search.embed.cache import EmbeddingCache
-
         self._emb, self._cache = emb, EmbeddingCache(cache_path)
         self.name, self.dim, self.fingerprint = emb.name, emb.dim, emb.fingerprint
 
     def encode_queries(self, texts):
-        import numpy as np
-        from km_search.embed.cache import _key
-
         model = self.fingerprint + "|query"
         found = self._cache.lookup(model, texts)
         todo = [t for t in dict.fromkeys(texts) if _key(t) not in found]
@@ -353,8 +341,6 @@ class Slice:
     constants can be swept without searching again."""
 
     def __init__(self, searcher, queries: list[tuple[str, str]]):
-        from km_search.search import clean_query
-
         self.searcher, self.golds, self.doc_of = searcher, [g for _, g in queries], {}
         if not hasattr(searcher, "probe"):  # a Searcher from before probes (the "before" runs)
             self.probes = [searcher.retrieve(clean_query(q, 10_000), "hybrid") for q, _ in queries]
@@ -393,8 +379,6 @@ def tune_adaptive(slices: dict[str, Slice], log: Callable[[str], None] = print) 
     """Sweep the adaptive-fusion constants over dev slices. Chosen: the best mean hybrid
     MRR@10 among settings where hybrid >= max(bm25, dense) (R@1 and MRR@10) on every
     slice; if none qualifies, the best mean MRR@10."""
-    from km_search.retrieval.fusion import Adaptive
-
     base = {n: sl.metrics() for n, sl in slices.items()}
     rows = []
     for power in (0.0, 0.5, 1.0, 2.0):
@@ -423,8 +407,6 @@ def run_slices(cfg: Config, split: str, queries: tuple[str, ...] = QUERY_SETS,
                log: Callable[[str], None] = print) -> dict:
     """Every slice of one split: ``dev`` (iapp valid, Tatoeba even lines) or ``test``
     (iapp test, Tatoeba odd lines). The mixed slice exists for dev only."""
-    from km_search.models import Document
-
     if split not in ("dev", "test"):
         raise ValueError("split must be dev or test")
     if tune and split != "dev":
@@ -464,10 +446,6 @@ def run_slices(cfg: Config, split: str, queries: tuple[str, ...] = QUERY_SETS,
 def fusion_summary(cfg: Config) -> dict:
     out = {"method": cfg.fusion, "bm25_weight": cfg.bm25_weight}
     if cfg.fusion == "adaptive":
-        from dataclasses import asdict
-
-        from km_search.retrieval.fusion import DEFAULT_ADAPTIVE
-
         out.update(asdict(DEFAULT_ADAPTIVE), w_thai=cfg.bm25_weight)
     return out
 

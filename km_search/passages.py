@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable
+
+import numpy as np
 
 from km_search.models import Chunk, Document
+from km_search.retrieval.filters import Filter, published_int
 
 SEP = "\x1f"  # token separator in the stored token string
 SCHEMA = """
@@ -62,3 +66,30 @@ def all_tokens(db: sqlite3.Connection) -> tuple[list[int], list[list[str]]]:
         pids.append(pid)
         toks.append(t.split(SEP) if t else [])
     return pids, toks
+
+
+def resolver(db: sqlite3.Connection) -> Callable[[Filter], np.ndarray]:
+    """Filter -> allowed pids, for engines that cannot filter (bm25s, FAISS). Cached, so
+    the two retrievers of one hybrid query run the SQL once."""
+    @lru_cache(maxsize=32)
+    def allowed(where: Filter) -> np.ndarray:
+        clause, args = where.to_sql()
+        q = f"SELECT p.pid FROM passages p JOIN docs d ON d.doc_id = p.doc_id WHERE {clause}"
+        return np.asarray([r[0] for r in db.execute(q, args)], dtype=np.int64)
+    return allowed
+
+
+def scalar_fields(db: sqlite3.Connection, pids: list[int]) -> list[dict[str, Any]]:
+    """Per passage, the document fields a filtering engine stores beside the vectors
+    (the fields of km_search.retrieval.filters), in the order of ``pids``."""
+    rows: dict[int, dict[str, Any]] = {}
+    for s in range(0, len(pids), 500):
+        part = pids[s:s + 500]
+        for r in db.execute(
+                "SELECT p.pid, p.doc_id, d.published, d.publisher, d.provinces, d.source FROM "
+                f"passages p JOIN docs d ON d.doc_id = p.doc_id WHERE p.pid IN ({','.join('?' * len(part))})",
+                part):
+            rows[r[0]] = {"doc_id": r[1], "published": published_int(r[2]),
+                          "publisher": r[3] or "", "provinces": json.loads(r[4] or "[]"),
+                          "source": r[5] or ""}
+    return [rows[p] for p in pids]

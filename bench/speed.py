@@ -8,7 +8,7 @@ cache) and every copy gets that vector plus small Gaussian jitter, renormalised.
 of approximate indexes is measured against exact search on the same vectors. Latencies
 are p50/p99 over the query set, other figures medians of repeats. Each size is also
 written as a real, servable home and timed over HTTP through `km-search serve` (see
-km_search.bench_http); the home is deleted unless ``keep`` is set.
+bench.serving); the home is deleted unless ``keep`` is set.
 """
 from __future__ import annotations
 
@@ -24,9 +24,18 @@ from pathlib import Path
 
 import numpy as np
 
-from km_search import bench_http
+from bench import serving as bench_http
+from bench.evaluate import SEED_QUESTIONS, load_iapp
+from corpus.seeds import bundled_seeds
+from km_search.chunking import chunk_document, passage_input
+from km_search.embed import get_embedder
+from km_search.embed.cache import EmbeddingCache
 from km_search.models import Chunk
+from km_search.retrieval import dense
+from km_search.retrieval.bm25 import BM25Index
+from km_search.retrieval.fusion import fuse
 from km_search.settings import Config
+from km_search.thai import tokenize
 
 
 def rss_mb() -> float:
@@ -44,13 +53,8 @@ def _dir_mb(path: Path) -> float:
 def base_passages(data_dir: Path | None, limit: int) -> list[Chunk]:
     """Real passages with their titles: seed chunks first, then the iapp contexts (whole,
     under their article title) if the data set is there."""
-    from corpus.seeds import bundled_seeds
-    from km_search.chunking import chunk_document
-
     chunks = [c for d in bundled_seeds() for c in chunk_document(d)]
     if data_dir and (data_dir / "data.zip").exists():
-        from km_search.evaluate import load_iapp
-
         data = load_iapp(data_dir)
         ctx: dict[str, str] = {}
         for sp in ("train", "valid", "test"):
@@ -80,7 +84,7 @@ _PROBE = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import numpy as np
-from km_search.bench import rss_mb, _pcts
+from bench.speed import rss_mb, _pcts
 from km_search.retrieval import dense
 from km_search.retrieval.bm25 import BM25Index
 from km_search.retrieval.fusion import fuse
@@ -140,10 +144,6 @@ def _recall_vs_exact(index, vecs: np.ndarray, qvecs: np.ndarray) -> float:
 def _in_process_latency(bm, index, queries: list[str], qvecs: np.ndarray, cfg: Config) -> dict:
     """p50/p99 of BM25, dense and fused retrieval in this process, query vectors given:
     the cost of retrieval alone, without HTTP, snippets or query embedding."""
-    from km_search.retrieval import dense
-    from km_search.retrieval.fusion import fuse
-    from km_search.thai import tokenize
-
     qtok = [tokenize(q) for q in queries]
     lat: dict[str, list[float]] = {"bm25": [], "dense": [], "hybrid": []}
     for t, v in zip(qtok, qvecs):
@@ -166,9 +166,6 @@ def bench_size(n: int, base: Base, queries: list[str], qvecs: np.ndarray, cfg: C
     """One corpus size: build BM25 and FAISS in-process (timed), write them as a servable
     home, then time retrieval in-process, in a bare loading process and, unless ``http``
     (the concurrency levels) is empty, over HTTP. The home goes unless ``keep``."""
-    from km_search.retrieval import dense
-    from km_search.retrieval.bm25 import BM25Index
-
     rng = np.random.default_rng(n)
     pick = rng.integers(0, len(base.tokens), size=n)
     res: dict = {"passages": n, "rss_start_mb": rss_mb()}
@@ -232,10 +229,6 @@ def _log_size(res: dict, log: Callable[[str], None]) -> None:
 def load_base(cfg: Config, data_dir: Path | None, base_limit: int, emb) -> Base:
     """Base passages, tokenised and embedded (through the embedding cache, so only a first
     run pays for the embedding) exactly as the indexer does: title + passage."""
-    from km_search.chunking import passage_input
-    from km_search.embed.cache import EmbeddingCache
-    from km_search.thai import tokenize
-
     chunks = base_passages(data_dir, base_limit)
     inputs = [passage_input(c) for c in chunks]
     cache = EmbeddingCache(cfg.cache_db)
@@ -249,9 +242,6 @@ def load_base(cfg: Config, data_dir: Path | None, base_limit: int, emb) -> Base:
 
 def _rates(base: Base, emb, repeats: int) -> dict:
     """Tokenising (chars/s) and passage-embedding (passages/s) throughput, medians."""
-    from km_search.chunking import passage_input
-    from km_search.thai import tokenize
-
     inputs = [passage_input(c) for c in base.chunks[:400]]
     sample, probe = "".join(inputs), inputs[:16]
     tok, enc = [], []
@@ -279,13 +269,9 @@ def embed_queries(emb, queries: list[str]) -> tuple[np.ndarray, dict]:
 
 def bench_queries(data_dir: Path | None, n: int) -> list[str]:
     """The seed questions, then the iapp test questions: the same set in-process and over HTTP."""
-    from km_search.evaluate import SEED_QUESTIONS
-
     queries = [json.loads(x)["question"] for x in SEED_QUESTIONS.read_text(encoding="utf-8").splitlines()
                if x.strip()]
     if data_dir and (data_dir / "data.zip").exists():
-        from km_search.evaluate import load_iapp
-
         queries += [r["question"] for r in load_iapp(data_dir)["test"]]
     return queries[:n]
 
@@ -295,8 +281,6 @@ def run(cfg: Config, sizes: list[int], data_dir: Path | None, n_queries: int = 2
         http: Sequence[int] = (1, 4), warmup: int = 5, keep: Path | None = None) -> dict:
     """The whole benchmark; ``http`` = concurrency levels of the HTTP load (empty: none),
     ``keep`` = folder to keep each size's home in (as ``keep/<size>``)."""
-    from km_search.embed import get_embedder
-
     out: dict = {"corpus": "real Thai passages (seeds + iapp-wiki-qa contexts) resampled with "
                            "replacement to each size; vectors = real model + jitter",
                  "cpu_count": os.cpu_count(), "sizes": []}

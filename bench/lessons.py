@@ -1,6 +1,6 @@
 """Precision/recall of lesson-card extraction against the hand-labelled seed set.
 
-    python -m km_search.lessons.evaluate [LABELS.json]
+    python -m bench.lessons [LABELS.json]
 
 Matching, micro-averaged over documents:
 - programmes, agencies, provinces, figures, people (names): an extracted value matches a
@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .cards import LessonCard, extract_card
+from corpus.seeds import bundled_seeds
+from km_search.lessons.cards import LessonCard, extract_card
 
-DEFAULT_LABELS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "lessons_labels.json"
+DEFAULT_LABELS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "lessons_labels.json"
 VALUE_FIELDS = ("programmes", "agencies", "provinces", "figures")
 PHRASE_FIELDS = ("success_factors", "recommendations", "obstacles")
 ORDER = (*VALUE_FIELDS[:3], "success_factors", "figures", "people", "roles", "recommendations",
@@ -108,8 +109,6 @@ def load_labels(path: Path | str = DEFAULT_LABELS) -> dict:
 
 
 def evaluate_seeds(path: Path | str = DEFAULT_LABELS) -> dict[str, PR]:
-    from corpus.seeds import bundled_seeds
-
     return evaluate([extract_card(d) for d in bundled_seeds()], load_labels(path))
 
 

@@ -86,7 +86,7 @@ def index(rebuild: bool = typer.Option(False, "--rebuild", help="Re-build from s
           home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
     """Bring the index up to date with the document store (incremental unless --rebuild)."""
     from corpus.seeds import bundled_seeds
-    from corpus.store import DocumentStore
+    from km_search.docstore import DocumentStore
 
     cfg = load_config(home=str(home) if home else None)
     with DocumentStore(cfg.corpus_db) as store:
@@ -114,7 +114,7 @@ def add(paths: list[Path] = typer.Argument(..., help="Files or folders (.txt .md
         home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
     """Add local documents and update the index incrementally."""
     from corpus.ingest import collect
-    from corpus.store import DocumentStore
+    from km_search.docstore import DocumentStore
 
     cfg = load_config(home=str(home) if home else None)
     report = collect(paths)
@@ -185,7 +185,7 @@ def search(query: str = typer.Argument(..., help="Question or keywords, Thai or 
 def info(verify: bool = typer.Option(False, help="Also check every index file's checksum."),
          home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
     """Show settings, the document store and the live index."""
-    from corpus.store import DocumentStore
+    from km_search.docstore import DocumentStore
     from km_search import indexdir
 
     cfg = load_config(home=str(home) if home else None)
@@ -234,7 +234,7 @@ def eval_cmd(data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help
              tatoeba: Path = typer.Option(Path("../shared/data/tatoeba-tha-eng"), help="Tatoeba folder."),
              home: Optional[Path] = typer.Option(None, help="Data directory (for the model cache).")) -> None:
     """Passage-retrieval benchmark: R@1/5/10 and MRR@10 for bm25, dense and hybrid."""
-    from km_search import evaluate
+    from bench import evaluate
 
     cfg = load_config(home=str(home) if home else None)
     if sets:
@@ -281,7 +281,7 @@ def bench(sizes: str = typer.Option("10000,100000,1000000", help="Comma-separate
           home: Optional[Path] = typer.Option(None, help="Data directory (for the model and cache).")) -> None:
     """Scale benchmark: build time, size, RSS and p50/p99 latency at 10k..1M passages,
     in-process and over HTTP."""
-    from km_search import bench as B
+    from bench import speed as B
 
     cfg = load_config(home=str(home) if home else None)
     try:

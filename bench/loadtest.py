@@ -1,6 +1,6 @@
 """Bounded local load test of /search: N requests, C at a time, against 127.0.0.1 only.
 
-    python -m api.loadtest [--home DIR] [-n 200] [-c 4] [--mode hybrid]
+    python -m bench.loadtest [--home DIR] [-n 200] [-c 4] [--mode hybrid]
 
 Starts the app with uvicorn on a free local port (or uses --url http://127.0.0.1:PORT
 of a running `km-search serve`), sends a mix of Thai/English queries, prints p50/p95/p99.
@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import httpx
+from api import create_app
+from km_search.settings import load_config
 
 QUERIES = ["ปัจจัยความสำเร็จของขอนแก่นศึกษาคืออะไร", "success factors for Khon Kaen Study",
            "แผนเพิ่มประสิทธิภาพองค์การ", "PMQA 4.0 working group", "จังหวัด 4.0",
@@ -94,8 +96,6 @@ def main() -> None:
     if not url:
         import uvicorn
 
-        from api import create_app
-        from km_search.settings import load_config
 
         port = free_port()
         srv = uvicorn.Server(uvicorn.Config(create_app(load_config(home=a.home), warm=True),

@@ -1,4 +1,5 @@
-"""SQLite document store (corpus.db).
+"""SQLite document store (corpus.db): where sources (corpus/) put documents and the
+indexer and lessons read them.
 
 One row per document, keyed by its stable id. Writes go through transactions, so a
 crash mid-import leaves either the old or the new row, never half of one. The store

@@ -1,0 +1,4 @@
+"""``python -m cli``: the same as the ``km-search`` console script."""
+from .main import main
+
+main()

@@ -1,0 +1,122 @@
+"""The default ("local") backend: bm25s + FAISS files inside the build folder.
+
+Neither engine evaluates filters, so a filter is resolved to the allowed pids through
+passages.db (the :data:`~km_search.retrieval.backend.Resolver` the Searcher passes in)
+and handed to the engine as a mask (BM25) or an id selector (FAISS).
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import faiss
+import numpy as np
+
+from km_search import indexdir
+from km_search.settings import Config
+
+from . import dense
+from .backend import EMPTY, Backend, Fields, Ranked, Resolver
+from .bm25 import BM25Index
+from .filters import Filter
+
+
+class Bm25sLexical:
+    """BM25 (Lucene variant) over stored Thai tokens; rebuilt whole on every index update
+    (cheap: the tokens are stored, nothing is re-tokenised)."""
+
+    def __init__(self, index: BM25Index, resolve: Resolver | None = None):
+        self.index, self._resolve = index, resolve
+
+    def search(self, tokens: list[str], k: int, where: Filter | None = None) -> Ranked:
+        mask = None
+        if where:
+            mask = np.isin(self.index.pids, _resolve(self._resolve, where))
+        return self.index.search(tokens, k, mask)
+
+    def coverage(self, tokens: list[str], ids: np.ndarray) -> np.ndarray:
+        return self.index.coverage(tokens, ids)
+
+    def count(self) -> int:
+        return len(self.index)
+
+    def save(self, folder: Path) -> None:
+        self.index.save(folder / indexdir.BM25)
+
+
+class FaissVectors:
+    """Exact inner product (IDMap2 over a flat index) up to ``flat_limit``, IVF-SQ8 beyond
+    (see km_search.retrieval.dense)."""
+
+    def __init__(self, index, resolve: Resolver | None = None):
+        self.index, self._resolve = index, resolve
+        self.dim = int(index.d)
+        self._map_lock = threading.Lock()
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray, fields: Fields | None = None) -> None:
+        if len(ids):
+            self.index.add_with_ids(np.asarray(vectors, np.float32), np.asarray(ids, np.int64))
+
+    def delete(self, ids: np.ndarray) -> None:
+        if len(ids):
+            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+
+    def search(self, query: np.ndarray, k: int, where: Filter | None = None) -> Ranked:
+        allowed = _resolve(self._resolve, where) if where else None
+        if allowed is not None and not len(allowed):
+            return EMPTY
+        return dense.search(self.index, query, k, allowed)
+
+    def count(self) -> int:
+        return int(self.index.ntotal)
+
+    def reconstruct(self, ids: Sequence[int]) -> np.ndarray:
+        if not len(ids):
+            return np.zeros((0, self.dim), np.float32)
+        if dense.kind(self.index) != "flat":
+            # IVF reconstructs by id only through a direct map: made once, under a lock
+            # (searches do not read it; a build never calls this, as remove_ids refuses it)
+            with self._map_lock:
+                ivf = faiss.extract_index_ivf(self.index)
+                if ivf.direct_map.type == faiss.DirectMap.NoMap:
+                    ivf.make_direct_map()
+        return np.vstack([self.index.reconstruct(int(p)) for p in ids])
+
+    def save(self, folder: Path) -> None:
+        faiss.write_index(self.index, str(folder / indexdir.VECTORS))
+
+    def describe(self) -> dict:
+        return {"kind": dense.kind(self.index), "ntotal": self.count()}
+
+
+def _resolve(resolve: Resolver | None, where: Filter) -> np.ndarray:
+    if resolve is None:
+        raise ValueError("this index was opened without a filter resolver (passages.db)")
+    return resolve(where)
+
+
+def _build_lexical(folder: Path, cfg: Config, ids: Sequence[int], tokens: Sequence[list[str]],
+                   fields: Fields | None = None) -> Bm25sLexical:
+    return Bm25sLexical(BM25Index.build(tokens, ids))
+
+
+def _new_vectors(folder: Path, cfg: Config, dim: int, n_expected: int,
+                 train: np.ndarray | None) -> FaissVectors:
+    return FaissVectors(dense.new_index(dim, n_expected, cfg.flat_limit, train))
+
+
+def _load_lexical(folder: Path, cfg: Config, manifest: dict, resolve: Resolver) -> Bm25sLexical:
+    # memory-mapped: pages in on demand; old builds stay readable after a swap
+    return Bm25sLexical(BM25Index.load(folder / indexdir.BM25, mmap=True), resolve)
+
+
+def _load_vectors(folder: Path, cfg: Config, manifest: dict, resolve: Resolver) -> FaissVectors:
+    index = faiss.read_index(str(folder / indexdir.VECTORS))
+    if cfg.nprobe > 0 and dense.kind(index) != "flat":
+        faiss.extract_index_ivf(index).nprobe = cfg.nprobe
+    return FaissVectors(index, resolve)
+
+
+BACKEND = Backend("local", _build_lexical, _new_vectors, _load_lexical, _load_vectors,
+                  incremental=True)
