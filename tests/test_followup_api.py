@@ -6,19 +6,30 @@ import shutil
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import make_config
+from conftest import fake_config, make_config
 
-pytestmark = pytest.mark.slow
 KK_Q = "จังหวัดขอนแก่นทำอย่างไรจึงได้รางวัล PMQA 4.0"
+
+
+def _client(src, cfg_of, emb, tmp_path_factory):
+    from api import create_app
+
+    home = tmp_path_factory.mktemp("followup") / "home"
+    shutil.copytree(src, home, symlinks=True)
+    return TestClient(create_app(cfg_of(home), emb))
 
 
 @pytest.fixture(scope="module")
 def client(seed_home, embedder, tmp_path_factory):
-    from api import create_app
+    """The real model (slow tier)."""
+    with _client(seed_home, make_config, embedder, tmp_path_factory) as c:
+        yield c
 
-    home = tmp_path_factory.mktemp("followup") / "home"
-    shutil.copytree(seed_home, home, symlinks=True)
-    with TestClient(create_app(make_config(home), embedder)) as c:
+
+@pytest.fixture(scope="module")
+def fake_client(fake_seed_home, fake_embedder, tmp_path_factory):
+    """The hashed-feature fake embedder: the fast tier, where BM25 carries the answer."""
+    with _client(fake_seed_home, fake_config, fake_embedder, tmp_path_factory) as c:
         yield c
 
 
@@ -42,6 +53,12 @@ def test_phang_nga_follow_up_is_rewritten_and_cites_phang_nga(client, history):
     assert body["found"], body["answer"]
     texts = _cited_texts(body)
     assert texts and "พังงา" in texts[0], texts
+
+
+def test_phang_nga_follow_up_fast_tier(fake_client):
+    body = fake_client.post("/chat", json={"question": "แล้วพังงาล่ะ", "history": [KK_Q]}).json()
+    assert body["rewritten"] == "จังหวัดพังงาทำอย่างไรจึงได้รางวัล PMQA 4.0"
+    assert body["found"] and "พังงา" in _cited_texts(body)[0]
 
 
 def test_without_history_the_follow_up_is_searched_as_typed(client):
