@@ -4,15 +4,21 @@ Exported as relevance judgements (JSON Lines, one per query and document): the s
 keys as ``bench/data/seed_questions.jsonl`` (``lang``, ``question``, ``doc_id``) plus
 ``relevance`` (1 = helpful, 0 = not) and the vote counts, so real users' questions can
 become a domain test set for ``km-search eval``.
+
+The file is capped (``feedback_max_mb``): past the cap it is rotated to
+``feedback.db.1`` (the previous ``.1`` is dropped) and a new file started, so a flood of
+posts costs at most twice the cap on disk. The judgements export reads both files.
 """
 from __future__ import annotations
 
 import json
+import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from km_search.atomic import exclusive_lock
 from km_search.models import utcnow
 from km_search.sqlite import connect
 
@@ -28,15 +34,44 @@ CREATE INDEX IF NOT EXISTS feedback_query ON feedback(query);
 
 
 class FeedbackStore:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, max_bytes: int | None = None):
         self.path = path
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
         connect(path, _SCHEMA).close()
+
+    @property
+    def rotated(self) -> Path:
+        return self.path.with_name(self.path.name + ".1")
+
+    def _size(self) -> int:
+        return sum(p.stat().st_size for p in (self.path, self.path.with_name(self.path.name + "-wal"))
+                   if p.exists())
+
+    def _rotate_if_full(self) -> None:
+        """Called under the lock with no connection open (SQLite has checkpointed the WAL
+        into the file when the last connection closed)."""
+        if not self.max_bytes or self._size() < self.max_bytes:
+            return
+        for suffix in ("", "-wal", "-shm"):
+            old = self.rotated.with_name(self.rotated.name + suffix)
+            old.unlink(missing_ok=True)
+        for suffix in ("-wal", "-shm"):
+            self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+        os.replace(self.path, self.rotated)
+        connect(self.path, _SCHEMA).close()
+
+    @contextmanager
+    def _locked(self):
+        """Threads of this process and other worker processes take turns (rotation renames
+        the file, which must not happen under another writer's open connection)."""
+        with self._lock, exclusive_lock(self.path.with_name(self.path.name + ".lock")):
+            yield
 
     @contextmanager
     def _db(self):
         """A connection per operation: requests run on several threads."""
-        with self._lock:
+        with self._locked():
             db = connect(self.path, synchronous="NORMAL")
             try:
                 yield db
@@ -51,7 +86,10 @@ class FeedbackStore:
                 "VALUES (?,?,?,?,?,?,?,?)",
                 (utcnow(), query, vote, target, doc_id, chunk_id, answer, lang_of(query)))
             db.commit()
-            return int(cur.lastrowid)
+            fid = int(cur.lastrowid)
+        with self._locked():
+            self._rotate_if_full()
+        return fid
 
     def counts(self) -> dict[str, int]:
         with self._db() as db:
@@ -63,10 +101,17 @@ class FeedbackStore:
     def judgements(self) -> Iterator[dict]:
         """One judgement per (query, document) that got a vote on a result or a cited answer."""
         with self._db() as db:
+            source = "feedback"
+            if self.rotated.exists():  # the rotated file's votes first (older ids)
+                db.execute("ATTACH DATABASE ? AS old", (str(self.rotated),))
+                source = ("(SELECT 0 AS part, * FROM old.feedback UNION ALL "
+                          "SELECT 1 AS part, * FROM main.feedback)")
+            else:
+                source = "(SELECT 1 AS part, * FROM feedback)"
             rows = db.execute(
                 "SELECT query, doc_id, SUM(vote > 0), SUM(vote < 0), MIN(lang), "
-                "GROUP_CONCAT(DISTINCT target) FROM feedback WHERE doc_id IS NOT NULL "
-                "GROUP BY query, doc_id ORDER BY MIN(id)").fetchall()
+                f"GROUP_CONCAT(DISTINCT target) FROM {source} WHERE doc_id IS NOT NULL "
+                "GROUP BY query, doc_id ORDER BY MIN(part * 1e15 + id)").fetchall()
         for q, doc, up, down, lang, targets in rows:
             if up == down:
                 continue

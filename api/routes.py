@@ -7,17 +7,23 @@ import re
 import time
 from datetime import datetime, timezone
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from km_search.docstore import DocumentStore
+from pydantic import ValidationError
+
+from km_search import indexdir
 from km_search import passages as P
+from km_search.docstore import DocumentStore
+from km_search.markup import safe_url
 from km_search.models import Hit
 from km_search.query.rewrite import rewrite
 from km_search.query.understand import plan
 from km_search.search import clean_query
 
 from . import answer as A
+from .access import is_admin, rate_limited, require_admin
 from .export import date_line, to_docx, to_markdown
 from .schemas import (ChatIn, ChatOut, Citation, ExportIn, FeedbackIn, FilterIn, HitOut, Mode,
                       SearchIn, SearchOut, Turn)
@@ -34,6 +40,11 @@ _DOC_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 def _svc(request: Request):
     return request.app.state.service
+
+
+def public_url(cfg) -> str:
+    """Base of absolute links in exports: the configured public URL, never the Host header."""
+    return cfg.public_url or f"http://{cfg.serve_host}:{cfg.serve_port}"
 
 
 def _hit_out(h: Hit) -> HitOut:
@@ -85,9 +96,14 @@ def search_get(request: Request, q: str = Query(..., description="question or ke
                province: str | None = Query(None, max_length=100),
                source: str | None = Query(None, max_length=100),
                ignore_understood: list[str] = Query([], max_length=50)) -> Response:
-    return _do_search(request, SearchIn(query=q, k=k, mode=mode, filters=FilterIn(
-        date_from=date_from, date_to=date_to, publisher=publisher, province=province,
-        source=source), ignore_understood=ignore_understood))
+    try:  # the same date checks as the JSON body; a bad date is the client's 422
+        filters = FilterIn(date_from=date_from, date_to=date_to, publisher=publisher,
+                           province=province, source=source)
+    except ValidationError as e:
+        raise RequestValidationError([{**err, "loc": ("query", *err["loc"])}
+                                      for err in e.errors(include_url=False)]) from None
+    return _do_search(request, SearchIn(query=q, k=k, mode=mode, filters=filters,
+                                        ignore_understood=ignore_understood))
 
 
 @search_router.post("/search", response_model=SearchOut, summary="Search (JSON body)")
@@ -95,7 +111,8 @@ def search_post(request: Request, body: SearchIn) -> Response:
     return _do_search(request, body)
 
 
-@chat_router.post("/chat", response_model=ChatOut, summary="Ask a question; cited answer")
+@chat_router.post("/chat", response_model=ChatOut, summary="Ask a question; cited answer",
+                 dependencies=[Depends(rate_limited("chat"))])
 def chat(request: Request, body: ChatIn) -> ChatOut:
     """Answer from the best sentences of the top passages, each cited as [n]; or say that
     no good answer was found. A follow-up ("แล้วพังงาล่ะ") is rewritten from the earlier
@@ -133,7 +150,7 @@ def _document(request: Request, doc_id: str):
         raise HTTPException(404, f"no document {doc_id}")
     passages = []
     searcher = _svc(request).get()
-    db = P.open_db(searcher.build / "passages.db", readonly=True)
+    db = P.open_db(searcher.build / indexdir.PASSAGES, readonly=True)
     try:
         for r in db.execute("SELECT pid, ordinal, start, end FROM passages WHERE doc_id=? "
                             "ORDER BY ordinal", (doc_id,)):
@@ -163,14 +180,17 @@ def _document_html(doc, passages: list[dict], passage: int | None) -> str:
     else:
         text = e(body)
     meta = " · ".join(x for x in (doc.publisher, date_line(doc.published, doc.published_raw)) if x)
-    src = f'<p><a href="{e(doc.url)}" rel="noopener noreferrer">{e(doc.url)}</a></p>' if doc.url else ""
+    url = safe_url(doc.url)  # a javascript:/data: URL is shown as text, never a live link
+    src = (f'<p><a href="{e(url)}" rel="noopener noreferrer">{e(doc.url)}</a></p>' if url
+           else f'<p>{e(doc.url)}</p>' if doc.url else "")
     return (f'<!doctype html><html lang="th"><head><meta charset="utf-8"><title>{e(doc.title)}</title>'
             f'<link rel="stylesheet" href="/static/style.css"></head><body class="docpage">'
             f'<p><a href="/">← km-search</a></p><h1>{e(doc.title)}</h1><p class="meta">{e(meta)}</p>'
             f'{src}<div class="docbody">{text}</div></body></html>')
 
 
-@feedback_router.post("/feedback", summary="Thumbs up (1) or down (-1) on an answer or a result")
+@feedback_router.post("/feedback", summary="Thumbs up (1) or down (-1) on an answer or a result",
+                      dependencies=[Depends(rate_limited("feedback"))])
 def feedback(request: Request, body: FeedbackIn) -> dict:
     store = request.app.state.feedback
     fid = store.add(body.query, body.vote, body.target, body.doc_id, body.chunk_id, body.answer)
@@ -178,19 +198,21 @@ def feedback(request: Request, body: FeedbackIn) -> dict:
 
 
 @feedback_router.get("/feedback/judgements.jsonl", response_class=PlainTextResponse,
-                     summary="Feedback as relevance judgements (JSON Lines)")
+                     summary="Feedback as relevance judgements (JSON Lines)",
+                     dependencies=[Depends(require_admin)])
 def judgements(request: Request) -> Response:
     return Response(request.app.state.feedback.judgements_jsonl(),
                     media_type="application/x-ndjson; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="judgements.jsonl"'})
 
 
-@export_router.post("/export", summary="Conversation and/or results as Markdown or DOCX")
+@export_router.post("/export", summary="Conversation and/or results as Markdown or DOCX",
+                    dependencies=[Depends(rate_limited("export"))])
 def export(request: Request, body: ExportIn) -> Response:
     if not body.conversation and not body.results:
         raise HTTPException(400, "nothing to export: send a conversation or results")
     stamp = datetime.now().strftime("%Y%m%d-%H%M")
-    base = str(request.base_url)
+    base = public_url(_svc(request).cfg)
     if body.format == "md":
         return Response(to_markdown(body, base), media_type="text/markdown; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="km-search-{stamp}.md"'})
@@ -199,16 +221,28 @@ def export(request: Request, body: ExportIn) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="km-search-{stamp}.docx"'})
 
 
-@status_router.get("/health", summary="Is an index loaded?")
+HEALTH_QUERY = "การจัดการความรู้"  # any query: what counts is that both retrievers answer
+
+
+@status_router.get("/health", summary="Can the index answer a search? (503 with the reason if not)")
 def health(request: Request) -> Response:
+    """Runs a real one-hit hybrid search (BM25 + the embedding model + FAISS + the passage
+    table), so a damaged build, a missing model or a build that failed to load shows here
+    as HTTP 503 with the reason, not as "ok" while every search fails."""
     svc = _svc(request)
+    body: dict = {"status": "ok"}
     try:
         s = svc.get()
+        body["build"] = s.build.name
+        s.search(HEALTH_QUERY, k=1, mode="hybrid")
     except Exception as e:
-        return Response(json.dumps({"status": "unavailable", "error": str(e)}, ensure_ascii=False),
-                        status_code=503, media_type="application/json")
-    return Response(json.dumps({"status": "ok", "build": s.build.name, "warning": svc.error},
-                               ensure_ascii=False), media_type="application/json")
+        body.update(status="unavailable", error=str(e) or type(e).__name__)
+    else:
+        if svc.error:  # a newer build exists but failed to load: serving a stale index
+            body.update(status="degraded", error=svc.error)
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/json",
+                    status_code=200 if body["status"] == "ok" else 503,
+                    headers={"Cache-Control": "no-store"})
 
 
 @status_router.get("/stats", summary="Documents, passages, index age, model, feedback, and what "
@@ -231,7 +265,7 @@ def stats(request: Request) -> dict:
             "model": man["model"]["name"], "dim": man["model"]["dim"],
             "answers": {"min_bm25": svc.cfg.answer_min_bm25,
                         "generative": bool(svc.cfg.llm_url)},
-            "feedback": request.app.state.feedback.counts(),
+            **({"feedback": request.app.state.feedback.counts()} if is_admin(request) else {}),
             "collection": s.overview().to_dict()}
 
 

@@ -1,19 +1,39 @@
 """Request and response shapes of the API (pydantic; they make the OpenAPI at /docs)."""
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from datetime import date
+from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from km_search.search import Filters
 
 Mode = Literal["bm25", "dense", "hybrid"]
 _DATE = r"^\d{4}-\d{2}-\d{2}$"
+BE_OFFSET = 543
+
+
+def iso_ce_date(value: str) -> str:
+    """A real calendar date in C.E.; a B.E. year (Thai documents' usual era) written in ISO
+    form is refused with the C.E. date to send instead, rather than silently matching
+    nothing (2564-01-01 is 543 years after every document)."""
+    try:
+        d = date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"'{value}' is not a calendar date: use YYYY-MM-DD (C.E.)") from None
+    if d.year >= 2400:
+        ce = f"{d.year - BE_OFFSET:04d}{value[4:]}"
+        raise ValueError(f"'{value}' looks like a Buddhist Era year: send C.E. dates "
+                         f"(B.E. {d.year} = C.E. {d.year - BE_OFFSET}, e.g. {ce})")
+    return value
+
+
+IsoDate = Annotated[str, Field(pattern=_DATE), AfterValidator(iso_ce_date)]
 
 
 class FilterIn(BaseModel):
-    date_from: Optional[str] = Field(None, pattern=_DATE, description="ISO C.E. date, inclusive")
-    date_to: Optional[str] = Field(None, pattern=_DATE, description="ISO C.E. date, inclusive")
+    date_from: Optional[IsoDate] = Field(None, description="ISO C.E. date, inclusive")
+    date_to: Optional[IsoDate] = Field(None, description="ISO C.E. date, inclusive")
     publisher: Optional[str] = Field(None, max_length=200, description="substring of the publisher")
     province: Optional[str] = Field(None, max_length=100, description="Thai province name")
     source: Optional[str] = Field(None, max_length=100, description="seed, opdc, file, ...")
@@ -127,7 +147,7 @@ class FeedbackIn(BaseModel):
     vote: Literal[1, -1]
     target: Literal["answer", "result"]
     doc_id: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    chunk_id: Optional[int] = None
+    chunk_id: Optional[int] = Field(None, ge=0, le=2**63 - 1, description="a hit's chunk_id")
     answer: Optional[str] = Field(None, max_length=20000)
 
 

@@ -1,9 +1,15 @@
-"""Bounded local load test of /search: N requests, C at a time, against 127.0.0.1 only.
+"""Bounded local load tests against 127.0.0.1 only.
 
     python -m bench.loadtest [--home DIR] [-n 200] [-c 4] [--mode hybrid]
+    python -m bench.loadtest --soak 60 -c 50 --workers 2 [--home DIR]
 
-Starts the app with uvicorn on a free local port (or uses --url http://127.0.0.1:PORT
-of a running `km-search serve`), sends a mix of Thai/English queries, prints p50/p95/p99.
+The first sends N GET /search, C at a time, and prints p50/p95/p99. ``--soak S`` runs C
+clients for S seconds, each on its own keep-alive connection, mixing hybrid /search (3 of
+4 requests) and /chat (1 of 4); a 503 (the server shedding load) is counted apart from
+errors and its Retry-After honoured. It reports accepted req/s, p50/p99 of accepted
+requests, the share shed and the errors. ``--workers N`` starts a real
+`km-search serve --workers N` process; otherwise the app runs in-process with uvicorn (or
+``--url`` of a running server).
 """
 from __future__ import annotations
 
@@ -38,6 +44,7 @@ def _pct(xs: list[float], p: float) -> float:
 
 
 MAX_REQUESTS, MAX_CONCURRENCY = 5000, 16  # bounded: this is a local check, not a stress test
+MAX_SOAK_CLIENTS, MAX_SOAK_SECONDS = 64, 300
 
 
 def _local(url: str) -> None:
@@ -83,6 +90,110 @@ def run(url: str, n: int, c: int, mode: str, queries: list[str] | None = None,
             "req_per_s": round(n / wall, 1)}
 
 
+def soak(url: str, seconds: float, clients: int, chat_every: int = 4) -> dict:
+    """``clients`` threads for ``seconds``: hybrid /search, every ``chat_every``-th a /chat.
+    Latencies are of accepted (200) requests; 503s are shed load (the client waits
+    Retry-After, at most 1 s, as a polite client would), anything else is an error."""
+    import http.client
+    import json
+    from urllib.parse import quote
+
+    _local(url)
+    clients = max(1, min(clients, MAX_SOAK_CLIENTS))
+    seconds = max(1.0, min(seconds, MAX_SOAK_SECONDS))
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    lat: list[float] = []
+    shed, errors, kinds = [0], [0], {}
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def client(i: int) -> None:
+        conn = http.client.HTTPConnection(host, port, timeout=60)
+        n = i
+        while time.perf_counter() < stop:
+            q = QUERIES[n % len(QUERIES)]
+            chat = n % chat_every == 0
+            n += 1
+            t = time.perf_counter()
+            try:
+                if chat:
+                    conn.request("POST", "/chat", json.dumps({"question": q}).encode(),
+                                 {"content-type": "application/json"})
+                else:
+                    conn.request("GET", f"/search?mode=hybrid&q={quote(q)}")
+                r = conn.getresponse()
+                r.read()
+                status, retry = r.status, r.getheader("retry-after")
+            except (OSError, http.client.HTTPException) as e:
+                status, retry = type(e).__name__, None
+                conn.close()
+                conn = http.client.HTTPConnection(host, port, timeout=60)
+            ms = (time.perf_counter() - t) * 1000
+            with lock:
+                if status == 200:
+                    lat.append(ms)
+                elif status == 503:
+                    shed[0] += 1
+                else:
+                    errors[0] += 1
+                    kinds[str(status)] = kinds.get(str(status), 0) + 1
+            if status == 503:
+                time.sleep(min(1.0, float(retry or 1)))
+        conn.close()
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    total = len(lat) + shed[0] + errors[0]
+    return {"clients": clients, "seconds": round(wall, 1), "requests": total,
+            "accepted": len(lat), "accepted_per_s": round(len(lat) / wall, 1),
+            "p50_ms": round(_pct(lat, 50), 1) if lat else None,
+            "p99_ms": round(_pct(lat, 99), 1) if lat else None,
+            "shed_share": round(shed[0] / total, 3) if total else 0.0,
+            "errors": errors[0], "error_kinds": kinds}
+
+
+def serve_process(home: str | None, workers: int, env_extra: dict | None = None):
+    """A real `km-search serve --workers N` on a free 127.0.0.1 port: (process, url)."""
+    import os
+    import subprocess
+    import sys
+
+    port = free_port()
+    # every client of a local load test is 127.0.0.1: the per-address limits would throttle
+    # the test itself, so they are off unless the caller sets them
+    env = dict(os.environ, KM_SEARCH_RATE_CHAT="off", KM_SEARCH_RATE_FEEDBACK="off",
+               KM_SEARCH_RATE_EXPORT="off", **(env_extra or {}))
+    if home:
+        env["KM_SEARCH_HOME"] = str(home)
+    import tempfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env["PYTHONPATH"] = os.pathsep.join(x for x in (str(root), env.get("PYTHONPATH")) if x)
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1",
+                             "--port", str(port), "--workers", str(workers)], env=env, cwd=root,
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 300:
+        if proc.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"km-search serve exited: {log.read().decode()[-2000:]}")
+        try:
+            if httpx.get(url + "/health", timeout=5).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("km-search serve did not become healthy in 300 s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--home", help="km-search home (default: KM_SEARCH_HOME)")
@@ -90,9 +201,13 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=200)
     ap.add_argument("-c", type=int, default=4)
     ap.add_argument("--mode", default="hybrid", choices=["bm25", "dense", "hybrid"])
+    ap.add_argument("--soak", type=float, help="seconds of mixed /search + /chat load from -c clients")
+    ap.add_argument("--workers", type=int, help="start `km-search serve --workers N` to test")
     a = ap.parse_args()
-    srv = None
+    srv = proc = None
     url = a.url
+    if not url and a.workers:
+        proc, url = serve_process(a.home, a.workers)
     if not url:
         import uvicorn
 
@@ -105,10 +220,13 @@ def main() -> None:
             time.sleep(0.05)
         url = f"http://127.0.0.1:{port}"
     try:
-        print(run(url, a.n, a.c, a.mode))
+        print(soak(url, a.soak, a.c) if a.soak else run(url, a.n, a.c, a.mode))
     finally:
         if srv:
             srv.should_exit = True
+        if proc:
+            proc.terminate()
+            proc.wait(30)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ product's own writers: passages.db (every passage's real text, title and tokens,
 into documents with a publisher, a province and a date, so filters, facets and snippets
 work), the very BM25 and FAISS objects the in-process part timed, and a manifest naming
 the configured embedder. `km-search serve` then loads it in a subprocess (Searcher, as
-in production) and embeds every query itself with the real model, and api.loadtest
+in production) and embeds every query itself with the real model, and bench.loadtest
 drives a bounded load at it from 127.0.0.1. The home is deleted afterwards unless kept.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from bench.loadtest import free_port
 from km_search import indexdir
 from km_search import passages as P
 from km_search.models import Chunk, Document
-from km_search.retrieval import dense
+from km_search.retrieval.backend import Backend, LexicalIndex, VectorIndex
 from km_search.settings import Config
 from km_search.thai.dates import thai_date
 from km_search.thai.provinces import PROVINCES
@@ -72,7 +72,7 @@ def _documents(pick: np.ndarray, titles: Sequence[str], seed: int
 def write_passages(path: Path, chunks: Sequence[Chunk], tokens: Sequence[list[str]],
                    pick: np.ndarray, seed: int) -> int:
     """passages.db of the resampled corpus, pid = copy index + 1 (as in the BM25/FAISS ids),
-    streamed through indexer.passages.add_doc one document at a time so no second copy of
+    streamed through km_search.passages.add_doc one document at a time so no second copy of
     the 1M texts or token lists is ever held. Returns the number of documents."""
     db = P.open_db(path)
     try:
@@ -96,28 +96,48 @@ def write_passages(path: Path, chunks: Sequence[Chunk], tokens: Sequence[list[st
         db.close()
 
 
-def write_home(home: Path, chunks: Sequence[Chunk], tokens: Sequence[list[str]],
-               pick: np.ndarray, bm, index, model: dict, cfg: Config, seed: int) -> Path:
-    """A servable home: one build folder, checksummed and published with indexdir as a
-    real build is. ``bm``/``index`` are the in-process BM25Index and FAISS index with ids
-    1..n (saved, not rebuilt: the server loads what was timed). Returns the live build."""
-    import faiss
-
-
+def start_home(home: Path, chunks: Sequence[Chunk], tokens: Sequence[list[str]],
+               pick: np.ndarray, cfg: Config, seed: int,
+               fields: bool = False) -> tuple[Path, list[dict] | None]:
+    """A new build folder in ``home`` holding the resampled corpus's passages.db, and each
+    passage's filter fields when the backend stores them (``fields``)."""
     home.mkdir(parents=True, exist_ok=True)
     build = indexdir.new_build_dir(home)
     try:
-        ndocs = write_passages(build / "passages.db", chunks, tokens, pick, seed)
-        bm.save(build / "bm25")
-        faiss.write_index(index, str(build / "vectors.faiss"))
+        write_passages(build / indexdir.PASSAGES, chunks, tokens, pick, seed)
+        if not fields:
+            return build, None
+        db = P.open_db(build / indexdir.PASSAGES, readonly=True)
+        try:
+            return build, P.scalar_fields(db, list(range(1, len(pick) + 1)))
+        finally:
+            db.close()
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+
+
+def finish_home(home: Path, build: Path, backend: Backend, lexical: LexicalIndex,
+                vectors: VectorIndex, model: dict, cfg: Config, base_passages: int) -> Path:
+    """Save the in-process indexes (ids 1..n: the server loads what was timed), checksum
+    and publish the build with indexdir as a real build is. Returns the live build."""
+    try:
+        lexical.save(build)
+        vectors.save(build)
+        described, n = vectors.describe(), lexical.count()
+        if backend.finish is not None:
+            backend.finish(build, cfg, sorted(indexdir.builds_dir(home).iterdir()))
+        db = P.open_db(build / indexdir.PASSAGES, readonly=True)
+        ndocs = db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+        db.close()
         indexdir.write_manifest(build, {
             "model": model, "tokenizer": {"engine": engine_name(), "library": "pythainlp"},
             "chunking": {"target_words": cfg.chunk_tokens, "overlap": cfg.chunk_overlap},
-            "dense": {"kind": dense.kind(index), "ntotal": int(index.ntotal)},
-            "counts": {"documents": ndocs, "passages": len(pick)},
+            "backend": backend.name, "dense": described,
+            "counts": {"documents": ndocs, "passages": n},
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "bench": {"note": "real Thai passages resampled with replacement (km-search bench)",
-                      "base_passages": len(chunks)}})
+                      "base_passages": base_passages}})
         return indexdir.publish(home, build)
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)

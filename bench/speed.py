@@ -27,12 +27,12 @@ import numpy as np
 from bench import serving as bench_http
 from bench.evaluate import SEED_QUESTIONS, load_iapp
 from corpus.seeds import bundled_seeds
+from km_search import indexdir
 from km_search.chunking import chunk_document, passage_input
 from km_search.embed import get_embedder
 from km_search.embed.cache import EmbeddingCache
 from km_search.models import Chunk
-from km_search.retrieval import dense
-from km_search.retrieval.bm25 import BM25Index
+from km_search.retrieval.backend import LexicalIndex, VectorIndex, get_backend
 from km_search.retrieval.fusion import fuse
 from km_search.settings import Config
 from km_search.thai import tokenize
@@ -85,23 +85,27 @@ import json, sys, time
 t0 = time.perf_counter()
 import numpy as np
 from bench.speed import rss_mb, _pcts
-from km_search.retrieval import dense
-from km_search.retrieval.bm25 import BM25Index
+from pathlib import Path
+from km_search import indexdir
+from km_search.retrieval.backend import get_backend
 from km_search.retrieval.fusion import fuse
+from km_search.settings import load_config
 from km_search.thai import tokenize
-import faiss
-folder, qdir, w, cand = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+folder, qdir, w, cand = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+cfg = load_config(home=sys.argv[5])
+man = indexdir.read_manifest(folder)
+backend = get_backend(indexdir.backend_of(man))
 rss0 = rss_mb()
 t1 = time.perf_counter()
-bm = BM25Index.load(__import__("pathlib").Path(folder) / "bm25", mmap=True)
-index = faiss.read_index(folder + "/vectors.faiss")
+bm = backend.load_lexical(folder, cfg, man, None)
+index = backend.load_vectors(folder, cfg, man, None)
 load_s = time.perf_counter() - t1
 qs = json.load(open(qdir + "/queries.json"))
 qv = np.load(qdir + "/qvecs.npy")
 lat = []
 for q, v in zip(qs, qv):
     t = time.perf_counter()
-    fuse(bm.search(tokenize(q), cand), dense.search(index, v, cand), "wsum", w)
+    fuse(bm.search(tokenize(q), cand), index.search(v, cand), "wsum", w)
     lat.append((time.perf_counter() - t) * 1000)
 print(json.dumps({"load_s": load_s, "rss_before_load_mb": rss0, "rss_mb": rss_mb(),
                   "hybrid": _pcts(lat)}))
@@ -109,8 +113,8 @@ print(json.dumps({"load_s": load_s, "rss_before_load_mb": rss0, "rss_mb": rss_mb
 
 
 def _serving_probe(build: Path, queries: list[str], qvecs: np.ndarray, cfg: Config) -> dict:
-    """Load the saved BM25 (memory-mapped) and FAISS files in a fresh process, as a server
-    would, and report start-up time, RSS and hybrid latency there (no embedding model):
+    """Load the saved lexical and vector indexes (local backend: memory-mapped BM25 and the
+    FAISS file) in a fresh process through the backend interface, as a server would, and report start-up time, RSS and hybrid latency there (no embedding model):
     the retrieval floor under the HTTP figures."""
     import subprocess
     import sys
@@ -120,7 +124,7 @@ def _serving_probe(build: Path, queries: list[str], qvecs: np.ndarray, cfg: Conf
         (qdir / "queries.json").write_text(json.dumps(queries, ensure_ascii=False), encoding="utf-8")
         np.save(qdir / "qvecs.npy", qvecs)
         out = subprocess.run([sys.executable, "-c", _PROBE, str(build), str(qdir),
-                              str(cfg.bm25_weight), str(cfg.candidates)],
+                              str(cfg.bm25_weight), str(cfg.candidates), str(build.parent.parent)],
                              capture_output=True, text=True, timeout=1800, check=False)
     finally:
         shutil.rmtree(qdir, ignore_errors=True)
@@ -129,19 +133,16 @@ def _serving_probe(build: Path, queries: list[str], qvecs: np.ndarray, cfg: Conf
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _recall_vs_exact(index, vecs: np.ndarray, qvecs: np.ndarray) -> float:
-    """recall@10 of an approximate index against exact search over the same vectors
-    (ids are row + 1)."""
-    import faiss
-
-    exact = faiss.IndexFlatIP(vecs.shape[1])
-    exact.add(vecs)
-    _, gold = exact.search(qvecs, 10)
-    _, got = index.search(qvecs, 10)
-    return float(np.mean([len(set(g) & set(h - 1)) / 10 for g, h in zip(gold, got)]))
+def _recall_vs_exact(index: VectorIndex, vecs: np.ndarray, qvecs: np.ndarray) -> float:
+    """recall@10 of a vector index (through the backend interface) against exact inner
+    product over the same vectors, computed here in numpy (ids are row + 1)."""
+    gold = np.argsort(-(qvecs @ vecs.T), axis=1, kind="stable")[:, :10]
+    got = [index.search(q, 10)[0] for q in qvecs]
+    return float(np.mean([len(set(g.tolist()) & set((h - 1).tolist())) / 10
+                          for g, h in zip(gold, got)]))
 
 
-def _in_process_latency(bm, index, queries: list[str], qvecs: np.ndarray, cfg: Config) -> dict:
+def _in_process_latency(bm: LexicalIndex, index: VectorIndex, queries: list[str], qvecs: np.ndarray, cfg: Config) -> dict:
     """p50/p99 of BM25, dense and fused retrieval in this process, query vectors given:
     the cost of retrieval alone, without HTTP, snippets or query embedding."""
     qtok = [tokenize(q) for q in queries]
@@ -150,7 +151,7 @@ def _in_process_latency(bm, index, queries: list[str], qvecs: np.ndarray, cfg: C
         t0 = time.perf_counter()
         b = bm.search(t, cfg.candidates)
         t1 = time.perf_counter()
-        d = dense.search(index, v, cfg.candidates)
+        d = index.search(v, cfg.candidates)
         t2 = time.perf_counter()
         fuse(b, d, cfg.fusion, cfg.bm25_weight)
         t3 = time.perf_counter()
@@ -163,9 +164,10 @@ def _in_process_latency(bm, index, queries: list[str], qvecs: np.ndarray, cfg: C
 def bench_size(n: int, base: Base, queries: list[str], qvecs: np.ndarray, cfg: Config,
                log: Callable[[str], None], http: Sequence[int] = (1, 4), warmup: int = 5,
                keep: Path | None = None) -> dict:
-    """One corpus size: build BM25 and FAISS in-process (timed), write them as a servable
-    home, then time retrieval in-process, in a bare loading process and, unless ``http``
-    (the concurrency levels) is empty, over HTTP. The home goes unless ``keep``."""
+    """One corpus size: write the passages of a servable home, build the configured
+    backend's lexical and vector indexes in-process (timed) and publish the home, then time
+    retrieval in-process, in a bare loading process and, unless ``http`` (the concurrency
+    levels) is empty, over HTTP. The home goes unless ``keep``."""
     rng = np.random.default_rng(n)
     pick = rng.integers(0, len(base.tokens), size=n)
     res: dict = {"passages": n, "rss_start_mb": rss_mb()}
@@ -174,29 +176,34 @@ def bench_size(n: int, base: Base, queries: list[str], qvecs: np.ndarray, cfg: C
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     pids = np.arange(1, n + 1, dtype=np.int64)
 
-    t0 = time.perf_counter()
-    bm = BM25Index.build(tokens, pids)
-    res["bm25_build_s"] = time.perf_counter() - t0
-    del tokens
-    t0 = time.perf_counter()
-    index = dense.new_index(vecs.shape[1], n, cfg.flat_limit, vecs)
-    index.add_with_ids(vecs, pids)
-    res["dense_build_s"] = time.perf_counter() - t0
-    res["dense_kind"] = dense.kind(index)
-
+    backend = get_backend(cfg.backend)
     home = keep / str(n) if keep else Path(tempfile.mkdtemp(prefix=f"kmbench-{n}-"))
-    res["home"], res["home_kept"] = str(home), keep is not None
+    res["home"], res["home_kept"], res["backend"] = str(home), keep is not None, backend.name
     try:
         t0 = time.perf_counter()
-        build = bench_http.write_home(home, base.chunks, base.tokens, pick, bm, index, base.model,
-                                      cfg, seed=n)
+        build, fields = bench_http.start_home(home, base.chunks, base.tokens, pick, cfg, seed=n,
+                                              fields=backend.filters_natively)
         res["home_write_s"] = time.perf_counter() - t0
-        res["bm25_disk_mb"] = _dir_mb(build / "bm25")
-        res["dense_disk_mb"] = (build / "vectors.faiss").stat().st_size / 1e6
-        res["passages_db_mb"] = (build / "passages.db").stat().st_size / 1e6
+        t0 = time.perf_counter()
+        bm = backend.build_lexical(build, cfg, pids, tokens, fields)
+        res["bm25_build_s"] = time.perf_counter() - t0
+        del tokens
+        t0 = time.perf_counter()
+        index = backend.new_vectors(build, cfg, vecs.shape[1], n, vecs)
+        index.add(pids, vecs, fields)
+        res["dense_build_s"] = time.perf_counter() - t0
+        res["dense_kind"] = index.describe()["kind"]
+        t0 = time.perf_counter()
+        build = bench_http.finish_home(home, build, backend, bm, index, base.model, cfg,
+                                       len(base.chunks))
+        res["home_write_s"] += time.perf_counter() - t0
+        res["bm25_disk_mb"] = _dir_mb(build / indexdir.BM25) if (build / indexdir.BM25).exists() else 0.0
+        res["dense_disk_mb"] = ((build / indexdir.VECTORS).stat().st_size / 1e6
+                                if (build / indexdir.VECTORS).exists() else 0.0)
+        res["passages_db_mb"] = (build / indexdir.PASSAGES).stat().st_size / 1e6
         res["index_disk_mb"] = _dir_mb(build)
         res["serving"] = _serving_probe(build, queries, qvecs, cfg)
-        if res["dense_kind"] != "flat":
+        if res["dense_kind"] not in ("flat", "milvus-flat"):
             res["recall@10_vs_exact"] = _recall_vs_exact(index, vecs, qvecs)
         del vecs
         res["rss_loaded_mb"] = rss_mb()

@@ -2,10 +2,14 @@
 
 Every expected failure (bad query, missing or damaged index, unreadable file) is
 printed as one clear line on stderr with a non-zero exit code, never a traceback.
+
+Each command imports the layer it runs inside its function, on purpose: `km-search
+--help` or `km-search info` must not pay for torch, faiss or ONNX Runtime.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -217,7 +221,9 @@ def _eval_out(table: str, res: dict, as_json: Optional[Path]) -> None:
 @_guard
 def eval_cmd(data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help="iapp-wiki-qa folder."),
              split: str = typer.Option("test", help="test | valid"),
-             limit: int = typer.Option(0, help="Use only the first N questions (0 = all)."),
+             limit: int = typer.Option(0, help="Ask only the first N questions (0 = all); the "
+                                       "corpus stays whole, so the figures estimate a full run's "
+                                       "(tests/test_eval.py checks them against results/)."),
              english: bool = typer.Option(True, help="Also run the English-question set over the seeds."),
              tune: bool = typer.Option(False, help="Sweep fusion settings (only allowed on valid)."),
              judgements: Optional[Path] = typer.Option(
@@ -347,35 +353,60 @@ def lessons(province: Optional[str] = typer.Option(None, help="Only cases in thi
 
 @app.command()
 @_guard
-def crawl(source: Optional[str] = typer.Argument(None, help="Source name in sources.toml (default: all)."),
-          status: bool = typer.Option(False, "--status", help="Per source: last run, documents, errors."),
+def crawl(source: Optional[str] = typer.Argument(
+              None, help="Source name in sources.toml, or a site URL (https://www.example.go.th/): "
+                         "a URL becomes a source with default settings, saved in <home>/sources.toml."),
+          status: bool = typer.Option(False, "--status", help="Per source: last run, documents, errors with reasons."),
+          report: Optional[Path] = typer.Option(None, "--report", help="Score SOURCE's stored documents against "
+                                                "an answer key (JSON: documents, not_documents, markers)."),
           every: Optional[float] = typer.Option(None, "--every", help="Re-crawl every SECONDS (runs until Ctrl-C)."),
           max_pages: Optional[int] = typer.Option(None, "--max-pages", help="Fetches per source per run."),
           prune: bool = typer.Option(False, "--prune", help="Delete documents that vanished from the source."),
           no_index: bool = typer.Option(False, "--no-index", help="Only update the document store."),
           sources: Optional[Path] = typer.Option(None, "--sources", help="Sources file (default corpus/sources.toml)."),
           home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
-    """Crawl OPDC/thaigov/agency sources into the store, then update the index."""
+    """Crawl sources (or one site URL) into the store; each source is indexed when it finishes."""
     from corpus.crawl.config import SourceError
-    from corpus.crawl.runner import crawl_status, run_crawl, run_every
+    from corpus.crawl.runner import crawl_report, crawl_status, run_crawl, run_every
 
     cfg = load_config(home=str(home) if home else None)
     if status:
+        from rich.markup import escape
         for s in crawl_status(cfg):
             out.print(f"{s['source']}: last finished {s['last_finished'] or '-'} · {s['documents']} docs · "
                       f"run {s['status']} (fetched {s['fetched']}, unchanged {s['not_modified']}, "
-                      f"+{s['added']} ~{s['changed']}, {s['errors']} errors, {s['pending']} pending)")
+                      f"+{s['added']} ~{s['changed']}, {s['errors']} errors, {s['pending']} pending)"
+                      + (f" · {escape(s['note'])}" if s["note"] else ""), highlight=False)
+            for url, reason in s["error_list"]:
+                out.print(f"   error {escape(url)}: {escape(reason)}", highlight=False)
+            for url, reason in s["warnings"]:
+                out.print(f"   {escape(reason)} ({escape(url)})", highlight=False)
+        return
+    if report:
+        if not source:
+            _fail("--report needs the SOURCE whose documents to score")
+        try:
+            out.print(crawl_report(cfg, source, report), highlight=False)
+        except (OSError, ValueError, KeyError) as e:
+            _fail(f"cannot score {source} against {report}: {e}")
         return
     names = [source] if source else None
     kw = dict(sources=sources, max_pages=max_pages, prune=prune, index=not no_index,
               progress=lambda url, done, total: err.print(f"[{done}/{total}] {url}", highlight=False))
+
+    def show(reports) -> None:
+        for r in reports:
+            out.print(f"{r.source}: fetched {r.fetched}, unchanged {r.not_modified}, +{r.added} ~{r.changed} "
+                      f"-{r.pruned}, {len(r.errors)} errors, {len(r.warnings)} warnings, "
+                      f"{r.pages_per_s:.1f} pages/s" + (" (resumed)" if r.resumed else "")
+                      + (" · indexed" if r.indexed else ""), highlight=False)
+        if any(r.errors for r in reports):
+            out.print("details: km-search crawl --status", highlight=False)
+
     try:
         if every:
-            run_every(cfg, every, names, **kw)
-        for r in run_crawl(cfg, names, **kw):
-            out.print(f"{r.source}: fetched {r.fetched}, unchanged {r.not_modified}, +{r.added} ~{r.changed} "
-                      f"-{r.pruned}, {len(r.errors)} errors, {r.pages_per_s:.1f} pages/s"
-                      + (" (resumed)" if r.resumed else ""))
+            run_every(cfg, every, names, on_run=show, **kw)
+        show(run_crawl(cfg, names, **kw))
     except SourceError as e:
         _fail(str(e))
 
@@ -384,16 +415,23 @@ def crawl(source: Optional[str] = typer.Argument(None, help="Source name in sour
 @_guard
 def serve(host: Optional[str] = typer.Option(None, help="Listen address (KM_SEARCH_SERVE_HOST, default 127.0.0.1)."),
           port: Optional[int] = typer.Option(None, help="Port (KM_SEARCH_SERVE_PORT, default 8000)."),
+          workers: Optional[int] = typer.Option(None, help="Server processes (KM_SEARCH_SERVE_WORKERS; "
+                                                "default one per CPU core)."),
           home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
     """Run the web API and chat page (OpenAPI at /docs)."""
     import uvicorn
 
-    from api import create_app
-
-    cfg = load_config(home=str(home) if home else None, serve_host=host, serve_port=port)
-    err.print(f"km-search at http://{cfg.serve_host}:{cfg.serve_port}/ (home {cfg.home_path})",
-              highlight=False)
-    uvicorn.run(create_app(cfg, warm=True), host=cfg.serve_host, port=cfg.serve_port)
+    cfg = load_config(home=str(home) if home else None, serve_host=host, serve_port=port,
+                      serve_workers=workers)
+    n = cfg.serve_workers or os.cpu_count() or 1
+    # the workers build their app from the environment: pass the resolved options on
+    os.environ.update({"KM_SEARCH_HOME": str(cfg.home_path), "KM_SEARCH_SERVE_HOST": cfg.serve_host,
+                       "KM_SEARCH_SERVE_PORT": str(cfg.serve_port)})
+    err.print(f"km-search at http://{cfg.serve_host}:{cfg.serve_port}/ (home {cfg.home_path}, "
+              f"{n} worker{'s' if n > 1 else ''})", highlight=False)
+    uvicorn.run("api.app:app_from_env", factory=True, host=cfg.serve_host, port=cfg.serve_port,
+                workers=n, h11_max_incomplete_event_size=32 * 1024, timeout_keep_alive=15,
+                log_level="warning" if n > 1 else "info")
 
 
 def main() -> None:  # console-script entry

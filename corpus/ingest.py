@@ -7,7 +7,9 @@ still go in.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -20,6 +22,8 @@ from .clean import clean_text
 
 SUFFIXES = {".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".jsonl"}
 MAX_BYTES = 50 * 1024 * 1024
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_WORDLIKE = re.compile(r"\w")  # a document needs at least one letter or digit
 
 
 class IngestError(Exception):
@@ -105,6 +109,8 @@ def file_document(path: Path) -> Document:
     else:
         text = _read_text(path)
     text = normalize(text)
+    if not _WORDLIKE.search(text) and not _WORDLIKE.search(title):
+        raise IngestError("empty document: no text (only blanks or control characters such as NUL)")
     if not title.strip():
         first = next((ln.strip().lstrip("#").strip() for ln in text.split("\n") if ln.strip()), "")
         title = first[:200] or path.stem
@@ -123,41 +129,107 @@ def file_document(path: Path) -> Document:
 _JSONL_KEYS = {"title", "text", "body", "url", "published", "publisher", "provinces", "id", "doc_id"}
 
 
+def jsonl_record_key(path: Path, line_no: int) -> str:
+    """Identity of a JSONL record without ``url``/``id``: the file and the line number.
+
+    ``jsonl:/abs/path.jsonl#7`` (hashed by :func:`doc_id_for` into the doc_id). Re-adding
+    the file after editing line 7 replaces that document; inserting lines above it shifts
+    the numbers, so records that must survive reordering should carry an ``id``.
+    """
+    return f"jsonl:{path.resolve()}#{line_no}"
+
+
+def _check_strings(value, depth: int = 0) -> None:
+    """Refuse lone surrogates (\\ud800 escapes: no UTF-8 form, so SQLite and the
+    tokeniser would fail later) anywhere in the record."""
+    if depth > 100:
+        raise IngestError("nested deeper than 100 levels")
+    if isinstance(value, str):
+        m = _SURROGATE.search(value)
+        if m:
+            raise IngestError(f"contains a lone surrogate escape (\\u{ord(m.group()):04x}) at "
+                              f"character {m.start()}: not valid Unicode text")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_strings(k, depth + 1)
+            _check_strings(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _check_strings(v, depth + 1)
+
+
+def _opt_str(rec: dict, key: str) -> str:
+    v = rec.get(key)
+    if v is None:
+        return ""
+    if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+        raise IngestError(f"'{key}' must be a string, not {type(v).__name__}")
+    return str(v)
+
+
+def _jsonl_record(path: Path, no: int, line: bytes) -> Document:
+    """One JSONL line as a Document; IngestError says what is wrong with it."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise IngestError(f"not valid UTF-8 (byte 0x{line[e.start]:02x} at column {e.start + 1})") from None
+    try:
+        rec = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise IngestError(f"invalid JSON ({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise IngestError("JSON nested too deeply") from None
+    if not isinstance(rec, dict):
+        raise IngestError("line is not a JSON object")
+    _check_strings(rec)
+    body_v = rec.get("text") if rec.get("text") is not None else rec.get("body")
+    for key, v in (("text/body", body_v), ("title", rec.get("title"))):
+        if v is not None and not isinstance(v, str):
+            raise IngestError(f"'{key}' must be a string, not {type(v).__name__}")
+    title = normalize(rec.get("title") or "").strip()
+    body = clean_text(body_v or "", title)
+    if not _WORDLIKE.search(body) and not _WORDLIKE.search(title):
+        raise IngestError("empty document: needs a non-empty 'text' (or 'body') or 'title' string")
+    url = _opt_str(rec, "url").strip()
+    key = _opt_str(rec, "doc_id") or _opt_str(rec, "id")
+    if key and not _DOC_ID.match(key):  # keep ids usable in /documents/{id}: hash others
+        key = hashlib.sha1(f"id:{key}".encode("utf-8")).hexdigest()[:16]
+    doc_id = key or doc_id_for(url or jsonl_record_key(path, no))
+    published = _opt_str(rec, "published")
+    found = find_date(published) if published else find_date(body[:2000])
+    provinces = rec.get("provinces")
+    if provinces is not None and not (isinstance(provinces, list)
+                                      and all(isinstance(p, str) for p in provinces)):
+        raise IngestError("'provinces' must be a list of strings")
+    return Document(
+        doc_id=doc_id, title=title or body[:80], body=body, url=url,
+        publisher=_opt_str(rec, "publisher"),
+        provinces=provinces if provinces is not None else provinces_in(body),
+        published=found[0] if found else None,
+        published_raw=published if published else (found[1] if found else ""),
+        source=_opt_str(rec, "source") or "jsonl",
+        metadata={k: v for k, v in rec.items() if k not in _JSONL_KEYS})
+
+
+_DOC_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # what the API accepts as a doc_id
+
+
 def jsonl_documents(path: Path) -> Iterator[tuple[int, Document | str]]:
-    """(line number, Document or error reason) for each non-empty line."""
-    with open(path, encoding="utf-8-sig", errors="strict") as fh:
+    """(line number, Document or error reason) for each non-empty line.
+
+    Read as bytes and decoded line by line, so one bad byte, escape or nesting costs
+    that line only (with its number), never the rest of the file.
+    """
+    with open(path, "rb") as fh:
         for no, line in enumerate(fh, 1):
+            if no == 1 and line.startswith(b"\xef\xbb\xbf"):
+                line = line[3:]
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                yield no, f"invalid JSON ({e.msg})"
-                continue
-            if not isinstance(rec, dict):
-                yield no, "line is not a JSON object"
-                continue
-            body = rec.get("text") or rec.get("body") or ""
-            title = rec.get("title") or ""
-            if not isinstance(body, str) or not isinstance(title, str) or not (body or title).strip():
-                yield no, "needs a non-empty 'text' (or 'body') or 'title' string"
-                continue
-            title = normalize(title).strip()
-            body = clean_text(body, title)
-            url = str(rec.get("url") or "")
-            key = rec.get("doc_id") or rec.get("id")
-            doc_id = str(key) if key else doc_id_for(url or f"jsonl:{path.resolve()}#{no}:{title}")
-            published, raw = rec.get("published"), str(rec.get("published") or "")
-            found = find_date(str(published)) if published else find_date(body[:2000])
-            provinces = rec.get("provinces")
-            yield no, Document(
-                doc_id=doc_id, title=title or body[:80], body=body, url=url,
-                publisher=str(rec.get("publisher") or ""),
-                provinces=provinces if isinstance(provinces, list) else provinces_in(body),
-                published=found[0] if found else None,
-                published_raw=raw if published else (found[1] if found else ""),
-                source=str(rec.get("source") or "jsonl"),
-                metadata={k: v for k, v in rec.items() if k not in _JSONL_KEYS})
+                yield no, _jsonl_record(path, no, line)
+            except IngestError as e:
+                yield no, str(e)
 
 
 def collect(paths: list[Path]) -> IngestReport:

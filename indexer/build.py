@@ -33,7 +33,7 @@ from km_search.docstore import DocumentStore
 from km_search.embed import Embedder, get_embedder
 from km_search.embed.cache import EmbeddingCache
 from km_search.models import Chunk
-from km_search.retrieval.backend import Backend, LexicalIndex, VectorIndex, get_backend
+from km_search.retrieval.backend import Backend, get_backend
 from km_search.settings import Config
 from km_search.thai import tokenize
 from km_search.thai.tokenize import engine_name
@@ -92,10 +92,18 @@ def plan_update(cfg: Config, emb: Embedder, want: dict[str, str], full: bool = F
         try:
             plan.manifest = indexdir.read_manifest(live)
         except indexdir.IndexError_ as e:
-            plan.notes.append(f"live index unusable ({e}); doing a full build")
+            plan.notes.append(f"the live index is unusable ({e}); rebuilding it in full "
+                              "from corpus.db")
         if plan.manifest is not None and not compatible(plan.manifest, emb, cfg):
             plan.notes.append("model, tokenizer, chunking or backend changed; doing a full build")
             plan.manifest = None
+        if plan.manifest is not None:
+            try:  # an update copies the live build: never carry damage forward
+                indexdir.verify_build(live)
+            except indexdir.IndexError_ as e:
+                plan.notes.append(f"the live index failed verification ({e}); "
+                                  "rebuilding it in full from corpus.db")
+                plan.manifest = None
     have: dict[str, str] = {}
     if plan.manifest is not None:
         db = P.open_db(live / indexdir.PASSAGES, readonly=True)
@@ -147,13 +155,23 @@ def embed_passages(cache: EmbeddingCache, emb: Embedder, texts: list[str],
 def build_indexes(cfg: Config, backend: Backend, plan: Plan, db: sqlite3.Connection,
                   build: Path, cache: EmbeddingCache, emb: Embedder, removed: list[int],
                   todo_pids: list[int], vecs: np.ndarray,
-                  progress: Progress | None = None) -> tuple[VectorIndex, LexicalIndex]:
+                  progress: Progress | None = None) -> tuple[dict, int]:
     """Step 4: the vector index (edited from the live one when the backend allows) and
-    BM25 over every stored passage's tokens, both saved into ``build``."""
+    BM25 over every stored passage's tokens, both saved into ``build``. Returns the
+    vector index's description for the manifest and the number of passages indexed."""
     total = db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
     vectors = None
     if plan.manifest is not None and backend.incremental:
-        vectors = backend.load_vectors(plan.live, cfg, plan.manifest, None)
+        try:  # damage verify_build could not see (a flip in a build too big to hash)
+            vectors = backend.load_vectors(plan.live, cfg, plan.manifest, None)
+            if vectors.count() != plan.manifest["counts"]["passages"]:
+                raise indexdir.IndexCorrupt(f"{vectors.count()} vectors, the manifest says "
+                                            f"{plan.manifest['counts']['passages']}")
+        except Exception as e:
+            plan.notes.append(f"the live vector index could not be read ({type(e).__name__}: "
+                              f"{e}); re-creating it from every passage")
+            vectors = None
+    if vectors is not None:
         vectors.delete(np.asarray(removed, dtype=np.int64))
         if vectors.describe().get("kind") == "flat" and total > cfg.flat_limit:
             vectors = None  # grown past exact search: rebuild as IVF
@@ -175,10 +193,13 @@ def build_indexes(cfg: Config, backend: Backend, plan: Plan, db: sqlite3.Connect
     lexical = backend.build_lexical(build, cfg, all_pids, all_toks,
                                     P.scalar_fields(db, all_pids) if backend.filters_natively else None)
     lexical.save(build)
-    return vectors, lexical
+    described, n = vectors.describe(), lexical.count()
+    if backend.finish is not None:
+        backend.finish(build, cfg, sorted(indexdir.builds_dir(cfg.home_path).iterdir()))
+    return described, n
 
 
-def publish_build(cfg: Config, emb: Embedder, build: Path, vectors: VectorIndex,
+def publish_build(cfg: Config, emb: Embedder, build: Path, vectors: dict,
                   documents: int, passages: int) -> Path:
     """Write the manifest (with every file's checksum) and swap the build in."""
     indexdir.write_manifest(build, {
@@ -187,11 +208,13 @@ def publish_build(cfg: Config, emb: Embedder, build: Path, vectors: VectorIndex,
         "tokenizer": {"engine": engine_name(), "library": "pythainlp"},
         "chunking": {"target_words": cfg.chunk_tokens, "overlap": cfg.chunk_overlap},
         "backend": cfg.backend,
-        "dense": vectors.describe(),
+        "dense": vectors,
         "counts": {"documents": documents, "passages": passages},
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
-    return indexdir.publish(cfg.home_path, build)
+    # superseded builds stay until unpinned and 2 x reload_seconds old: servers reload
+    # within reload_seconds of a swap
+    return indexdir.publish(cfg.home_path, build, grace=2 * cfg.reload_seconds)
 
 
 def index_lock(home: Path):
@@ -210,7 +233,7 @@ def update_index(cfg: Config, *, full: bool = False, progress: Progress | None =
     stats = IndexStats()
     backend = get_backend(cfg.backend)
     with index_lock(home):
-        indexdir.cleanup(home)
+        indexdir.cleanup(home, grace=2 * cfg.reload_seconds)
         emb = embedder or get_embedder(cfg)
         with DocumentStore(cfg.corpus_db) as store:
             want = store.hashes()
@@ -220,7 +243,7 @@ def update_index(cfg: Config, *, full: bool = False, progress: Progress | None =
                     "PATH` (or run `km-search index` without --no-seeds); the live index, if "
                     "any, is unchanged")
             plan = plan_update(cfg, emb, want, full)
-            stats.notes += plan.notes
+            stats.notes = plan.notes  # the same list: later steps may add notes
             stats.full = plan.full
             if plan.unchanged:
                 stats.unchanged = True
@@ -238,14 +261,14 @@ def update_index(cfg: Config, *, full: bool = False, progress: Progress | None =
                 try:
                     vecs = embed_passages(cache, emb, todo_texts, progress)
                     stats.embedded = len(todo_texts)
-                    vectors, lexical = build_indexes(cfg, backend, plan, db, build, cache, emb,
-                                                     removed, todo_pids, vecs, progress)
+                    described, stats.passages = build_indexes(
+                        cfg, backend, plan, db, build, cache, emb, removed, todo_pids, vecs,
+                        progress)
                 finally:
                     cache.close()
-                stats.passages = lexical.count()
                 stats.documents = db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
                 db.close()
-                stats.build = publish_build(cfg, emb, build, vectors, stats.documents,
+                stats.build = publish_build(cfg, emb, build, described, stats.documents,
                                             stats.passages).name
             except BaseException:
                 shutil.rmtree(build, ignore_errors=True)

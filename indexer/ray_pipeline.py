@@ -15,27 +15,25 @@ and the model folder (``KM_SEARCH_MODELS_DIR``) readable.
 """
 from __future__ import annotations
 
-import os
 import time
 from typing import Any, Callable
 
 import numpy as np
 
-from km_search.docstore import DocumentStore
 from km_search import indexdir
-from km_search.embed import get_embedder
+from km_search.chunking import chunk_document, passage_input
+from km_search.docstore import DocumentStore
+from km_search.embed import Embedder, get_embedder
 from km_search.embed.cache import EmbeddingCache
+from km_search.models import Document
 from km_search.settings import Config, load_config
+from km_search.thai import tokenize
 
 from .build import IndexStats, plan_update, update_index
 
 
 def _chunk_rows(batch: dict[str, Any], cfg_values: dict) -> dict[str, list]:
     """Ray stage 1: documents -> passages (text to embed) with their search tokens."""
-    from km_search.chunking import chunk_document, passage_input
-    from km_search.models import Document
-    from km_search.thai import tokenize
-
     cfg = load_config(**cfg_values)
     texts, tokens, doc_ids = [], [], []
     for d in batch["doc"]:
@@ -50,7 +48,6 @@ def _chunk_rows(batch: dict[str, Any], cfg_values: dict) -> dict[str, list]:
 
 class _EmbedActor:
     """Ray stage 2: one embedding model per actor, loaded once."""
-
     def __init__(self, cfg_values: dict):
         self.emb = get_embedder(load_config(**cfg_values))
 
@@ -68,12 +65,17 @@ def _pending_docs(cfg: Config, emb, full: bool) -> list[str]:
 
 
 def update_index_ray(cfg: Config, address: str, *, full: bool = False,
-                     log: Callable[[str], None] = print, batch_size: int = 16) -> IndexStats:
-    """Embed pending documents on a Ray cluster, then build the index locally."""
+                     log: Callable[[str], None] = print, batch_size: int = 16,
+                     embedder: Embedder | None = None) -> IndexStats:
+    """Embed pending documents on a Ray cluster, then build the index locally.
+
+    ``embedder`` is the driver's (default: the configured one); it only checks fingerprints
+    and assembles from the cache, so after a complete Ray run it encodes nothing itself.
+    """
     import ray
 
     t0 = time.perf_counter()
-    emb = get_embedder(cfg)
+    emb = embedder or get_embedder(cfg)
     todo = _pending_docs(cfg, emb, full)
     cfg_values = {k: v for k, v in cfg.values.items()}
     cfg_values["models_dir"] = str(cfg.models_dir)
@@ -92,9 +94,8 @@ def update_index_ray(cfg: Config, address: str, *, full: bool = False,
         try:
             import ray.data
 
-            actors = int(os.environ.get("KM_SEARCH_RAY_ACTORS", "0")) or max(
-                1, int(ray.cluster_resources().get("CPU", 1)))
-            gpus = float(os.environ.get("KM_SEARCH_RAY_GPUS", "0"))
+            actors = cfg.ray_actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            gpus = cfg.ray_gpus
             ds = ray.data.from_items([{"doc": d} for d in docs])
             ds = ds.map_batches(_chunk_rows, fn_kwargs={"cfg_values": cfg_values}, batch_size=32)
             ds = ds.map_batches(_EmbedActor, fn_constructor_kwargs={"cfg_values": cfg_values},

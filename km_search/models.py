@@ -14,7 +14,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 
 def canonical_url(url: str) -> str:
-    """Lower-case scheme/host, drop fragment and default ports and trailing slash."""
+    """Lower-case scheme/host, drop default ports and trailing slash, and the fragment of
+    web (http/https) URLs only: ``jsonl:/path#7`` names record 7 of a file (see
+    corpus.ingest.jsonl_record_key), so its fragment is part of the identity."""
     parts = urlsplit(url.strip())
     host = (parts.hostname or "").lower()
     if parts.port and not (parts.scheme == "http" and parts.port == 80
@@ -23,7 +25,9 @@ def canonical_url(url: str) -> str:
     path = parts.path or "/"
     if len(path) > 1:
         path = path.rstrip("/")
-    return urlunsplit((parts.scheme.lower(), host, path, parts.query, ""))
+    scheme = parts.scheme.lower()
+    fragment = "" if scheme in ("http", "https", "") else parts.fragment
+    return urlunsplit((scheme, host, path, parts.query, fragment))
 
 
 def doc_id_for(url: str) -> str:

@@ -102,14 +102,34 @@ class Searcher:
         self.cfg = cfg
         self._embedder = embedder
         self._lock = threading.Lock()
+        self._pins: list[indexdir.BuildPin] = []
         self._load(verify)
 
     # -- loading -------------------------------------------------------------
     def _load(self, verify: bool) -> None:
         link = self.cfg.index_dir
-        build = indexdir.live_build(self.cfg.home_path)
-        if build is None:
-            raise indexdir.IndexMissing(f"no index at {link}: run `km-search index` first")
+        for attempt in range(3):  # a build superseded and deleted between resolve and pin
+            build = indexdir.live_build(self.cfg.home_path)
+            if build is None:
+                raise indexdir.IndexMissing(f"no index at {link}: run `km-search index` first")
+            try:
+                pin = indexdir.pin(build)  # the indexer deletes no build a reader pins
+                break
+            except indexdir.IndexMissing:
+                if attempt == 2:
+                    raise
+        try:
+            self._load_pinned(build, verify)
+        except BaseException:
+            pin.release()
+            raise
+        # keep the previous build pinned until the next load: requests that began on it
+        # (documents, filters) may still be opening its files
+        for old in self._pins[1:]:
+            old.release()
+        self._pins = [pin] + self._pins[:1]
+
+    def _load_pinned(self, build, verify: bool) -> None:
         man = indexdir.read_manifest(build, verify=verify)
         backend = get_backend(indexdir.backend_of(man))
         try:
@@ -173,7 +193,9 @@ class Searcher:
             d = self.vectors.search(qv, depth, where)
         ev = None
         if mode == "hybrid":
-            ev = Evidence(self.lexical.coverage(tokens, b[0]), latin_share(query))
+            cover = getattr(self.lexical, "coverage", None)  # absent (milvus): neutral 1
+            cov = cover(tokens, b[0]) if cover else np.ones(len(b[0]), np.float32)
+            ev = Evidence(cov, latin_share(query))
         return Probe(b, d, ev, tokens, mode)
 
     def fuse(self, pr: "Probe", params: Adaptive | None = None) -> list[tuple[int, float]]:

@@ -77,9 +77,29 @@ SETTINGS: list[Setting] = [
             "http://milvus:19530 (Standalone or Distributed); unset = Milvus Lite in a file "
             "inside each index build (one machine, no server)."),
     Setting("milvus_token", None, "Token (or user:password) for the Milvus server, if it needs one."),
+    Setting("ray_actors", 0, "Embedding actors of `km-search index --ray` (0 = one per CPU of "
+            "the cluster).", int),
+    Setting("ray_gpus", 0.0, "GPUs per embedding actor of `km-search index --ray` (e.g. 1 on "
+            "GPU workers; 0 = CPU).", float),
     Setting("serve_host", "127.0.0.1", "Address `km-search serve` listens on (0.0.0.0 exposes it "
             "to the network)."),
     Setting("serve_port", 8000, "Port `km-search serve` listens on.", int),
+    Setting("serve_workers", 0, "Server processes of `km-search serve` (each maps the same index "
+            "files, so memory grows by the model, not the index); 0 = one per CPU core.", int),
+    Setting("max_inflight", 0, "Requests a server process works on or queues at once; beyond this "
+            "it answers 503 with Retry-After at once instead of making everyone wait; "
+            "0 = 4 per process.", int),
+    Setting("public_url", None, "Public base URL of the API (e.g. https://km.example.go.th), used "
+            "for absolute links in exports; unset: http://<serve_host>:<serve_port>. The request's "
+            "Host header is never used."),
+    Setting("admin_token", None, "Bearer token for the admin endpoints (the judgements export, "
+            "/stats details); unset: those endpoints answer 403."),
+    Setting("rate_feedback", "30/minute", "Rate limit per client address on POST /feedback "
+            "(the limits library's syntax, e.g. '30/minute;500/day'; 'off' = no limit)."),
+    Setting("rate_chat", "60/minute", "Rate limit per client address on POST /chat."),
+    Setting("rate_export", "20/minute", "Rate limit per client address on POST /export."),
+    Setting("feedback_max_mb", 20.0, "Size cap of feedback.db; past it the file is rotated to "
+            "feedback.db.1 (one old file kept) and a new one started.", float),
     Setting("reload_seconds", 5.0, "The API checks at most this often whether a rebuild swapped "
             "in a new index, and loads it between requests.", float),
     Setting("answer_min_bm25", 1.9, "Chat answers only when the top passage's BM25 score reaches "
@@ -139,9 +159,11 @@ def load_config(**overrides: Any) -> Config:
     values: dict[str, Any] = {}
     for s in SETTINGS:
         raw = os.environ.get(s.env)
-        value = s.default if raw in (None, "") else s.cast(raw)
+        value = s.default if raw in (None, "") else _cast(s, raw, s.env)
         if overrides.get(s.name) is not None:
             value = overrides[s.name]
+            if isinstance(value, str) and s.cast is not str:
+                value = _cast(s, value, s.name)
         values[s.name] = value
     unknown = set(overrides) - set(_BY_NAME)
     if unknown:
@@ -151,6 +173,14 @@ def load_config(**overrides: Any) -> Config:
     if values["bm25_weight"] is None:  # the static model's dense side is weaker: lean on BM25
         values["bm25_weight"] = FAST_BM25_WEIGHT if values["model"] == "fast" else BM25_WEIGHT
     return Config(values)
+
+
+def _cast(s: Setting, raw: str, where: str) -> Any:
+    try:
+        return s.cast(raw)
+    except ValueError:
+        raise ValueError(f"{where}={raw!r} is not a valid {s.cast.__name__} "
+                         f"(setting '{s.name}': {s.help})") from None
 
 
 def settings_markdown() -> str:

@@ -9,7 +9,7 @@ filters and errors that do not depend on the model's quality.
 Every test home points its models_dir at MODELS: a temporary folder made once per session
 holding the converted sentence-transformers model (linked from the user's models folder,
 which install.sh fills) WITHOUT its onnx/ subfolder, so the first embedder of the session
-really exports the fused ONNX graph and quantises it to int8 (``_build_once``; ~1 min on
+really exports the fused ONNX graph and quantises it to int8 (``km_search.atomic.build_once``; ~1 min on
 2 cores). KM_SEARCH_TEST_MODELS=DIR reuses a prebuilt folder as is instead (faster locally,
 but skips that part).
 """

@@ -134,6 +134,7 @@ def test_recall_vs_exact_measures_agreement_with_exact_search():
     import faiss
 
     from km_search.retrieval import dense
+    from km_search.retrieval.local import FaissVectors
 
     rng = np.random.default_rng(3)
     vecs = rng.normal(size=(4000, 32)).astype(np.float32)
@@ -142,16 +143,16 @@ def test_recall_vs_exact_measures_agreement_with_exact_search():
     ids = np.arange(1, 4001, dtype=np.int64)
     exact = faiss.IndexIDMap2(faiss.IndexFlatIP(32))
     exact.add_with_ids(vecs, ids)
-    assert bench._recall_vs_exact(exact, vecs, q) == 1.0
+    assert bench._recall_vs_exact(FaissVectors(exact), vecs, q) == 1.0
     shifted = faiss.IndexIDMap2(faiss.IndexFlatIP(32))
     shifted.add_with_ids(vecs, ids + 5000)  # right vectors, wrong passage ids
-    assert bench._recall_vs_exact(shifted, vecs, q) == 0.0
+    assert bench._recall_vs_exact(FaissVectors(shifted), vecs, q) == 0.0
     ivf = dense.new_index(32, 4000, 100, vecs)
     ivf.add_with_ids(vecs, ids)
     ivf.nprobe = 1
-    one_list = bench._recall_vs_exact(ivf, vecs, q)
+    one_list = bench._recall_vs_exact(FaissVectors(ivf), vecs, q)
     ivf.nprobe = ivf.nlist
-    all_lists = bench._recall_vs_exact(ivf, vecs, q)
+    all_lists = bench._recall_vs_exact(FaissVectors(ivf), vecs, q)
     assert 0.0 < one_list < all_lists and all_lists >= 0.9
 
 

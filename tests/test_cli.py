@@ -131,7 +131,8 @@ def test_index_command_plain_up_to_date_and_rebuild(fake_seed_home, fake_cli_env
     home.mkdir()
     shutil.copy(fake_seed_home / "embed-cache.db", home / "embed-cache.db")  # no re-embedding
     n = indexdir.read_manifest(indexdir.live_build(fake_seed_home))["counts"]["passages"]
-    env = dict(fake_cli_env, KM_SEARCH_HOME=str(home))
+    # reload 0: no grace period, so --rebuild deletes the superseded build at once
+    env = dict(fake_cli_env, KM_SEARCH_HOME=str(home), KM_SEARCH_RELOAD_SECONDS="0")
     r = km(env, "index")
     assert r.returncode == 0, r.stderr
     assert "imported 5 bundled seed documents" in r.stdout
@@ -140,7 +141,7 @@ def test_index_command_plain_up_to_date_and_rebuild(fake_seed_home, fake_cli_env
     r = km(env, "index")
     assert r.returncode == 0 and f"index is up to date: 5 documents, {n} passages" in r.stdout
     assert "imported" not in r.stdout and indexdir.live_build(home) == first
-    r = km(env, "index", "--rebuild")
+    r = km(dict(env, KM_SEARCH_RELOAD_SECONDS="0"), "index", "--rebuild")  # no reader grace
     assert r.returncode == 0, r.stderr
     assert f"now 5 documents, {n} passages (full build" in r.stdout
     assert indexdir.live_build(home) != first and not first.exists()

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from pathlib import Path
+
+from conftest import strict_skip
 
 from corpus.crawl.pdfrepair import repair_thai_pdf_text
 
@@ -30,10 +33,15 @@ def test_repair_accuracy_on_pairs():
 def test_issue_examples_and_clean_text_kept():
     assert repair_thai_pdf_text("ความส าเร จ") == "ความสำเร็จ"
     assert repair_thai_pdf_text("ที ่ประชุม") == "ที่ประชุม"
-    assert repair_thai_pdf_text("ก\uf70aอน") != "ก\uf70aอน"
-    seed = next((Path(__file__).resolve().parents[2] / "shared" / "seeds").glob("000_*.txt"), None)
-    if seed is not None:
-        from km_search.thai import normalize
+    assert repair_thai_pdf_text("ก\uf70aอน") == "ก่อน"  # a private-use mai ek glyph mapped back
 
-        clean = normalize(seed.read_text(encoding="utf-8"))[:3000]
-        assert difflib.SequenceMatcher(None, repair_thai_pdf_text(clean), clean).ratio() > 0.995
+
+def test_clean_seed_text_kept():
+    shared = Path(os.environ.get("KM_SEARCH_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+    seed = next((shared / "seeds").glob("000_*.txt"), None)
+    if seed is None:  # no silent pass: a skip here, a failure in CI (KM_SEARCH_STRICT_TESTS=1)
+        strict_skip(f"no shared seeds at {shared} (set KM_SEARCH_SHARED)")
+    from km_search.thai import normalize
+
+    clean = normalize(seed.read_text(encoding="utf-8"))[:3000]
+    assert difflib.SequenceMatcher(None, repair_thai_pdf_text(clean), clean).ratio() > 0.995

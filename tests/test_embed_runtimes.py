@@ -69,7 +69,7 @@ def test_int8_runtime_is_close_to_fp32_but_indexed_apart(tmp_path):
 
 def test_this_session_exported_and_quantised_the_model(embedder):
     """conftest hands the session a models folder without onnx/: the fused graph and its
-    int8 copy were built here by export_onnx/quantize_int8 (``_build_once``), not reused."""
+    int8 copy were built here by export_onnx/quantize_int8 (``km_search.atomic.build_once``), not reused."""
     import os
 
     from conftest import MODELS, USER_MODELS, strict_skip
@@ -83,5 +83,5 @@ def test_this_session_exported_and_quantised_the_model(embedder):
     assert onnx_dir.is_dir() and not onnx_dir.is_symlink()
     for f in (ONNX_FILE, INT8_FILE):
         assert (model_dir / f).is_file() and not (model_dir / f).is_symlink()
-    # _build_once renamed its temporary files into place and left none behind
+    # build_once renamed its temporary files into place and left none behind
     assert not [p for p in onnx_dir.iterdir() if p.suffix in (".tmp", ".raw")]

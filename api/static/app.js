@@ -17,7 +17,7 @@ const I18N = {
     fiscal_year: "ปีงบประมาณ", agency: "หน่วยงาน", region: "ภาค", factor: "ปัจจัย", gov40: "ระบบราชการ 4.0",
     pmqa: "PMQA 4.0", case: "กรณี", success_factors: "ปัจจัยความสำเร็จ", results_f: "ผลลัพธ์/หลักฐาน",
     recommendations: "ข้อเสนอแนะ", obstacles: "ปัญหาอุปสรรค", people: "บุคคลและบทบาท", similar: "กรณีคล้ายกัน",
-    programmes: "โครงการ/แนวทาง", history: "ประวัติการสนทนา", newChat: "+ สนทนาใหม่", rename: "เปลี่ยนชื่อ",
+    programmes: "โครงการ/แนวทาง", menu: "ประวัติ", history: "ประวัติการสนทนา", newChat: "+ สนทนาใหม่", rename: "เปลี่ยนชื่อ",
     del: "ลบ", untitled: "สนทนาใหม่", save: "บันทึก", retry: "ลองอีกครั้ง", searched: "ค้นหา",
     welcome: "ถามอะไรได้บ้าง", tryAsk: "ลองถาม", refineHint: "กดค่าที่ขีดเส้นใต้เพื่อกรองผลลัพธ์",
     filterBy: "กรองด้วย", remove: "ลบตัวกรอง", understood: "อ่านจากคำถาม", activeFilters: "ตัวกรองที่ใช้อยู่",
@@ -45,7 +45,7 @@ const I18N = {
     fiscal_year: "Fiscal year", agency: "Agency", region: "Region", factor: "Factor", gov40: "Gov 4.0",
     pmqa: "PMQA 4.0", case: "Case", success_factors: "Success factors", results_f: "Results / evidence",
     recommendations: "Recommendations", obstacles: "Obstacles", people: "People and roles", similar: "Similar cases",
-    programmes: "Programmes", history: "Conversations", newChat: "+ New chat", rename: "Rename",
+    programmes: "Programmes", menu: "History", history: "Conversations", newChat: "+ New chat", rename: "Rename",
     del: "Delete", untitled: "New chat", save: "Save", retry: "Try again", searched: "Searched",
     welcome: "What you can ask", tryAsk: "Try asking", refineHint: "Underlined values filter the results",
     filterBy: "Filter by", remove: "Remove filter", understood: "read from the question", activeFilters: "Active filters",
@@ -274,7 +274,7 @@ function renderChips() {
   for (const u of (last && last.understood) || []) {
     const key = `${u.kind}:${u.value}`;
     if (c.ignore.includes(key)) continue;
-    chips.push([`${u.label || u.kind}: ${u.text || u.value}`, () => { c.ignore.push(key); rerunLast(); }, "understood"]);
+    chips.push([u.label || `${u.kind}: ${u.value}`, () => { c.ignore.push(key); rerunLast(); }, "understood"]);
   }
   $("filter-count").textContent = Object.keys(c.filters).length ? `(${Object.keys(c.filters).length})` : "";
   box.hidden = !chips.length;
@@ -343,6 +343,14 @@ async function copyText(text, msg) {
   toast(msg || t("copied"));
 }
 
+async function shareLink(url, turn) {  // the phone's share sheet where there is one, else the clipboard
+  if (navigator.share && window.matchMedia("(pointer: coarse)").matches) {
+    try { await navigator.share({ title: "km-search", text: turn.question, url }); return; }
+    catch (e) { if (e.name === "AbortError") return; /* unsupported: copy instead */ }
+  }
+  copyText(url, t("linkCopied"));
+}
+
 // -- rendering ---------------------------------------------------------------------------------------
 function citedText(text, from, to) {  // the sentences a chip stands for: what it previews
   const s = text.slice(from, to).replace(/\s*\[\d+\]\s*/g, " ").trim();
@@ -390,7 +398,7 @@ function renderAnswer(turn, idx) {
   const down = el("button", { type: "button", class: "down" + (turn.vote === -1 ? " voted" : ""), "aria-pressed": String(turn.vote === -1),
     text: t("notHelpful"), onclick: () => vote(turn, -1, "answer", null) });
   const shareBtn = el("button", { type: "button", class: "share", text: t("share"), "data-url": shareUrl(idx + 1),
-    onclick: (e) => copyText(e.currentTarget.dataset.url, t("linkCopied")) });
+    onclick: (e) => shareLink(e.currentTarget.dataset.url, turn) });
   box.append(el("div", { class: "actions" },
     el("button", { type: "button", class: "copy", text: t("copy"), onclick: () => copyText(answerPlain(turn)) }),
     shareBtn, up, down));
@@ -432,8 +440,8 @@ function renderWelcome() {
 
 function renderRefusal(turn) {
   return el("div", { class: "answer none refusal", "data-testid": "answer" },
-    el("p", { class: "refused", text: t("refused") }), turn.note ? el("p", { class: "meta", text: turn.note }) : null,
-    collectionLine(), el("p", { class: "try", text: t("relatedQ") + ":" }), exampleList(turn.question));
+    el("p", { class: "refused", text: t("refused") }),
+    el("p", { class: "try", text: t("relatedQ") + ":" }), exampleList(turn.question), collectionLine());
 }
 
 function snippetNode(hit) {
@@ -636,7 +644,10 @@ function renderAll() {
 function scrollToTurn(turn) {  // the start of the answer's turn at the top: the answer is read from its start
   const idx = conv().turns.indexOf(turn);
   const sec = document.querySelector(`#log section[data-turn="${idx}"]`);
-  if (sec) sec.scrollIntoView({ block: "start" });
+  if (!sec) return;
+  const chips = $("chips");  // the active-filter bar stays on top (sticky): start below it
+  const above = chips.hidden ? 8 : chips.offsetHeight + 8;
+  window.scrollTo({ top: Math.max(0, sec.getBoundingClientRect().top + window.scrollY - above) });
 }
 
 function applyLang() {
@@ -748,7 +759,8 @@ async function loadMeta() {
   try {  // does /chat take history as a list of earlier questions? (older servers: role/content turns)
     const spec = await (await api("/openapi.json")).json();
     const items = ((((spec.components || {}).schemas || {}).ChatIn || {}).properties || {}).history;
-    state.historyOk = !items || ((items.items || {}).type === "string");
+    const kinds = items ? [items.items || {}, ...((items.items || {}).anyOf || [])] : [];
+    state.historyOk = !items || kinds.some((k) => k.type === "string");
   } catch (e) { /* keep sending; a 422 switches it off */ }
   await loadExamples();
 }

@@ -1,20 +1,28 @@
-"""Crawl sources declared in one TOML file (corpus/sources.toml by default).
+"""Crawl sources declared in TOML (corpus/sources.toml, plus <home>/sources.toml for sites
+added with ``km-search crawl https://…``).
 
-Each ``[sources.NAME]`` table gives start URLs, allowed hosts and path prefixes, CSS
-selectors for list and article pages, pagination and limits. ``type = "agency"`` is the
-generic department site: a user configures it with selectors only. ``[defaults]`` holds
-values every source inherits; ``[rate_limits]`` maps a host to its delay in seconds.
+A source needs only ``start_urls``: pages are then classified (article / list / other),
+titles, bodies and dates are found with no selectors, sitemaps are read and in-site links
+followed up to ``max_depth`` hops. Selectors (``title``, ``body``, ``date``,
+``article_links``, ``next_page``) are optional overrides for a site the defaults get wrong;
+``remove`` selectors are added to the default chrome list (corpus.crawl.chrome).
+``[defaults]`` holds values every source inherits; ``[rate_limits]`` maps a host to its
+delay in seconds.
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .urls import canonical
+
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "sources.toml"
 USER_AGENT = "km-search-crawler/0.1 (+https://github.com/km-search; Thai KM search indexer)"
 TYPES = {"opdc", "thaigov", "agency"}
+NEXT_PAGE = "a[rel=next], a.next, .pagination a.next, li.next a, .pagination-next a"
 
 
 class SourceError(ValueError):
@@ -28,18 +36,20 @@ class Source:
     start_urls: list[str] = field(default_factory=list)
     allowed_hosts: list[str] = field(default_factory=list)  # default: hosts of start_urls
     allowed_prefixes: list[str] = field(default_factory=lambda: ["/"])
-    article_links: str = "a"  # CSS selector, on list pages, for links to articles
+    # optional selectors: empty means "found without configuration"
+    article_links: str = ""  # CSS on list pages; when set, start URLs are list pages
     article_pattern: str = ""  # regex an article URL's path must match (optional)
-    next_page: str = "a[rel=next], a.next, .pagination a.next"  # CSS for pagination links
-    title: str = "h1"
-    body: str = "article, .entry-content, .content, main"
-    date: str = ".date, time, .entry-date"
-    publisher: str = ""  # fixed publisher name; else publisher_selector
+    next_page: str = NEXT_PAGE  # CSS for pagination links (numbered links are followed too)
+    title: str = ""
+    body: str = ""
+    date: str = ""
+    publisher: str = ""  # fixed publisher name; else publisher_selector; else og:site_name
     publisher_selector: str = ""
-    remove: list[str] = field(default_factory=lambda: [
-        "nav", "header", "footer", "aside", "script", "style", "form", "noscript",
-        ".share", ".social", ".sharedaddy", ".post-views", ".views", ".breadcrumb"])
-    attachments: str = "a[href$='.pdf'], a[href$='.PDF'], a[href$='.docx'], a[href$='.DOCX']"
+    remove: list[str] = field(default_factory=list)  # added to corpus.crawl.chrome.DEFAULT_REMOVE
+    attachments: str = ""  # extra CSS for attachment links (PDF/DOCX links are found anyway)
+    sitemaps: bool = True  # read robots.txt Sitemap: lines and /sitemap.xml
+    follow_links: bool = True  # follow in-site links found on pages
+    max_depth: int = 3  # link hops from a start URL or sitemap entry
     max_pages: int = 500  # fetches per run (list + article + attachment pages)
     max_list_pages: int = 50  # pagination depth
     delay: float = 1.0  # seconds between requests to one host
@@ -81,17 +91,29 @@ class Sources:
         return [self.sources[n] for n in names]
 
 
-def load_sources(path: Path | str | None = None) -> Sources:
-    """Read a sources file; unknown keys and missing start URLs are errors."""
-    path = Path(path or DEFAULT_PATH)
+def _read(path: Path) -> dict:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise SourceError(f"cannot read sources file {path}: {e}") from None
+
+
+def load_sources(path: Path | str | None = None, extra: Path | str | None = None) -> Sources:
+    """Read a sources file (and an optional second one, e.g. the user's ad-hoc sites);
+    unknown keys and missing start URLs are errors."""
+    path = Path(path or DEFAULT_PATH)
+    data = _read(path)
+    tables = dict(data.get("sources") or {})
+    rates = {k.lower(): float(v) for k, v in (data.get("rate_limits") or {}).items()}
+    if extra is not None and Path(extra).exists():
+        more = _read(Path(extra))
+        for name, table in (more.get("sources") or {}).items():
+            tables.setdefault(name, table)
+        rates.update({k.lower(): float(v) for k, v in (more.get("rate_limits") or {}).items()})
     defaults = data.get("defaults", {})
     known = {f.name for f in fields(Source)}
     out: dict[str, Source] = {}
-    for name, table in (data.get("sources") or {}).items():
+    for name, table in tables.items():
         merged = {**defaults, **table}
         bad = set(merged) - known
         if bad:
@@ -102,5 +124,35 @@ def load_sources(path: Path | str | None = None) -> Sources:
         if not src.start_urls:
             raise SourceError(f"source {name!r}: start_urls is empty")
         out[name] = src
-    rates = {k.lower(): float(v) for k, v in (data.get("rate_limits") or {}).items()}
     return Sources(out, rates, path)
+
+
+def source_name_for(url: str) -> str:
+    """www.example.go.th -> example_go_th: the name an ad-hoc site is saved under."""
+    host = urlsplit(url).netloc.lower().split("@")[-1]
+    host = re.sub(r"^www\d*\.", "", host)
+    return re.sub(r"[^a-z0-9]+", "_", host).strip("_") or "site"
+
+
+def adhoc_source(url: str) -> Source:
+    """The source a bare site URL gets: start there, stay on the host, no selectors."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SourceError(f"not an http(s) URL: {url!r}")
+    return Source(name=source_name_for(url), start_urls=[canonical(url)])
+
+
+def save_adhoc_source(path: Path | str, src: Source) -> None:
+    """Add ``src`` to a user sources file (atomic rewrite), so later runs are incremental."""
+    path = Path(path)
+    data = _read(path) if path.exists() else {}
+    if src.name in (data.get("sources") or {}):
+        return
+    text = path.read_text(encoding="utf-8") if path.exists() else \
+        "# Sites added with `km-search crawl URL`; edit freely (see corpus/sources.toml).\n"
+    urls = ", ".join(f'"{u}"' for u in src.start_urls)
+    text += f'\n[sources.{src.name}]\ntype = "agency"\nstart_urls = [{urls}]\n'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 import urllib.robotparser
+from email.utils import parsedate_to_datetime
 from dataclasses import dataclass, field
+from typing import Callable
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -38,6 +40,24 @@ class Response:
         return self.headers.get("content-type", "").lower()
 
 
+def retry_after(value: str, cap: float = 60.0) -> float | None:
+    """Seconds a Retry-After header asks for (delta-seconds or an HTTP date), capped."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return min(float(value), cap)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    from datetime import datetime, timezone
+
+    return max(0.0, min(cap, (when - datetime.now(timezone.utc)).total_seconds()))
+
+
 class Fetcher:
     def __init__(self, sources: Sources, client: httpx.Client | None = None):
         self.sources = sources
@@ -45,6 +65,8 @@ class Fetcher:
         self._robots: dict[str, urllib.robotparser.RobotFileParser] = {}
         self._last: dict[str, float] = {}
         self.requests = 0  # HTTP requests sent (robots.txt included)
+        self.retry_waits: list[float] = []  # seconds waited on Retry-After answers
+        self.sent: dict[str, list[float]] = {}  # host -> monotonic start of each request
 
     def close(self) -> None:
         self.client.close()
@@ -57,6 +79,7 @@ class Fetcher:
             if pause > 0:
                 time.sleep(pause)
         self._last[host] = time.monotonic()
+        self.sent.setdefault(host, []).append(self._last[host])
 
     def robots_allows(self, url: str, source: Source) -> bool:
         if not source.respect_robots:
@@ -82,13 +105,29 @@ class Fetcher:
             self._robots[key] = rp
         return rp.can_fetch(source.user_agent, url)
 
+    def sitemaps(self, url: str, source: Source) -> list[str]:
+        """Sitemap URLs robots.txt lists for ``url``'s site (robots.txt is fetched once)."""
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc}"
+        if key not in self._robots:
+            saved = source.respect_robots
+            source.respect_robots = True  # read the file even when its rules are ignored
+            try:
+                self.robots_allows(url, source)
+            finally:
+                source.respect_robots = saved
+        return list(self._robots[key].site_maps() or [])
+
     # fetching -----------------------------------------------------------------
     def fetch(self, url: str, source: Source, *, etag: str | None = None,
-              last_modified: str | None = None) -> Response:
-        """GET ``url`` (following allowed redirects); raises FetchError with a reason."""
+              last_modified: str | None = None,
+              scope: Callable[[str], bool] | None = None) -> Response:
+        """GET ``url`` (following redirects ``scope`` allows, by default the source's
+        hosts and paths); raises FetchError with a reason."""
+        allowed = scope or source.allowed
         seen = {url}
         for _ in range(source.max_redirects + 1):
-            if not source.allowed(url):
+            if not allowed(url):
                 raise FetchError(f"outside the source's allowed hosts/paths: {url}")
             if not self.robots_allows(url, source):
                 raise FetchError(f"forbidden by robots.txt: {url}")
@@ -100,7 +139,7 @@ class Fetcher:
                 nxt = urljoin(url, loc)
                 if nxt in seen:
                     raise FetchError(f"redirect loop at {nxt}", r.status)
-                if not source.allowed(nxt):
+                if not allowed(nxt):
                     raise FetchError(f"redirect to a disallowed URL: {nxt}", r.status)
                 seen.add(nxt)
                 url = nxt
@@ -134,9 +173,10 @@ class Fetcher:
                 continue
             if r.status in RETRY_STATUS:
                 last_reason = f"HTTP {r.status}"
-                ra = r.headers.get("retry-after", "")
-                if ra.isdigit() and attempt < source.retries:
-                    time.sleep(min(float(ra), 60.0))
+                wait = retry_after(r.headers.get("retry-after", ""))
+                if wait is not None and attempt < source.retries:
+                    self.retry_waits.append(wait)
+                    time.sleep(wait)
                 continue
             return r
         raise FetchError(f"{last_reason} after {source.retries + 1} attempts",

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from km_search.markup import md_escape, safe_url
+
 from .cards import FACTOR_LABELS, Citation, Item, LessonCard
 
 ROWS: tuple[tuple[str, str], ...] = (
@@ -109,30 +111,28 @@ def _marks(nums: list[int]) -> str:
     return "".join(f"[{n}]" for n in nums)
 
 
-def _md_escape(s: str) -> str:
-    return s.replace("|", "\\|").replace("\n", " ")
-
-
 def to_markdown(lessons: Iterable[LessonCard | str] | Comparison, store: Any = None) -> str:
     comp = lessons if isinstance(lessons, Comparison) else build(lessons, store)
-    out = [f"# {comp.title}", "",
+    out = [f"# {md_escape(comp.title)}", "",
            "เอกสารประกอบการอบรม (workshop handout) สร้างโดย km-search; ตัวเลขในวงเล็บเหลี่ยม"
            " [n] อ้างอิงประโยคต้นฉบับในหัวข้อ แหล่งที่มา", ""]
-    out.append("| หัวข้อ | " + " | ".join(_md_escape(c.case_name) for c in comp.cards) + " |")
+    out.append("| หัวข้อ | " + " | ".join(md_escape(c.case_name) for c in comp.cards) + " |")
     out.append("|---" * (len(comp.cards) + 1) + "|")
     for name, label in ROWS:
-        cells = ["<br>".join(f"• {_md_escape(t)} {_marks(n)}".rstrip() for t, n in lines)
+        cells = ["<br>".join(f"• {md_escape(t)} {_marks(n)}".rstrip() for t, n in lines)
                  for lines in comp.cells[name]]
         out.append(f"| **{label}** | " + " | ".join(cells) + " |")
     out += ["", "## คำถามชวนคิด (discussion)", ""] + [f"{i}. {q}" for i, q in enumerate(QUESTIONS, 1)]
     out += ["", "## เอกสาร (documents)", ""]
     docs = _documents(comp)
     for card, d in docs.values():
-        out.append(f"- **{d}** {card.title} ({card.publisher}, {card.published_raw or card.published or '-'}; "
-                   f"doc {card.doc_id})" + (f" <{card.url}>" if card.url else ""))
+        url = safe_url(card.url)
+        out.append(f"- **{d}** {md_escape(card.title)} ({md_escape(card.publisher)}, "
+                   f"{md_escape(card.published_raw or card.published or '-')}; "
+                   f"doc {md_escape(card.doc_id)})" + (f" <{url}>" if url else ""))
     out += ["", "## แหล่งที่มา (sources)", ""]
     for n, (card, c) in enumerate(comp.sources, 1):
-        out.append(f"[{n}] {docs[card.doc_id][1]}, {_where(c)}: “{' '.join(c.text.split())}”")
+        out.append(f"[{n}] {docs[card.doc_id][1]}, {_where(c)}: “{md_escape(c.text)}”")
     return "\n".join(out) + "\n"
 
 

@@ -47,7 +47,8 @@ class LexicalIndex(Protocol):
 
     def coverage(self, tokens: list[str], ids: np.ndarray) -> np.ndarray:
         """Per passage in ``ids``: the share of the query's idf mass it contains (words
-        the corpus lacks count at full idf); adaptive fusion weighs BM25 by it."""
+        the corpus lacks count at full idf); adaptive fusion weighs BM25 by it. Optional:
+        a backend without it (milvus, which keeps no document frequencies) counts as 1."""
 
     def count(self) -> int: ...
 
@@ -94,8 +95,9 @@ class Backend:
     incremental: bool = False
     #: the engine evaluates filters itself: the indexer passes per-passage scalar fields
     filters_natively: bool = False
-    #: drop what lives outside the build folder (server collections); None: nothing to do
-    drop: Callable[[Path, Config, dict], None] | None = None
+    #: called once a build's indexes are saved, before it is published, with every build
+    #: folder of the home: close files, drop server-side data of builds that are gone
+    finish: Callable[[Path, Config, list[Path]], None] | None = None
 
 
 #: name -> module defining ``BACKEND``; imported on first use (pymilvus only if chosen).

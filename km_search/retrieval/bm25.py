@@ -11,6 +11,7 @@ from typing import Sequence
 
 import bm25s
 import numpy as np
+import scipy.sparse as sp
 
 from .bm25_topk import _lookup, column_max, top_k
 
@@ -33,6 +34,19 @@ class BM25Index:
 
     def __len__(self) -> int:
         return len(self.pids)
+
+    @property
+    def vocab(self) -> dict[str, int]:
+        """Token -> term id (a column of :meth:`passage_weights`)."""
+        return {str(t): int(i) for t, i in self.retriever.vocab_dict.items()}
+
+    def passage_weights(self):
+        """Each passage's BM25 weight per term, as a scipy CSR matrix (passages x terms):
+        a query's score is the sum of its terms' columns, what other engines store as
+        sparse vectors."""
+        data, indices, indptr = self._csc
+        return sp.csc_matrix((data, indices, indptr),
+                             shape=(len(self.pids), len(indptr) - 1)).tocsr()
 
     def search(self, query_tokens: list[str], k: int,
                allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -26,6 +26,9 @@ _FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
 
 
 _THAI_DIGIT = re.compile("[\u0e50-\u0e59]")
+# lone UTF-16 surrogates (a JSON "\\ud800" escape decodes to one): no UTF-8 form, so the
+# Rust segmenter (nlpo3), SQLite and every encoder would raise on them
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def thai_to_arabic_digits(text: str) -> str:
@@ -36,6 +39,8 @@ def thai_to_arabic_digits(text: str) -> str:
 
 def normalize(text: str) -> str:
     """Clean text for indexing and display: same meaning, canonical characters."""
+    if _SURROGATE.search(text):
+        text = _SURROGATE.sub("\ufffd", text)
     text = unicodedata.normalize("NFC", text)
     text = text.translate(_ZERO_WIDTH).translate(_FULLWIDTH)
     text = _CONTROL.sub(" ", text)
