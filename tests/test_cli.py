@@ -146,7 +146,7 @@ def test_index_command_plain_up_to_date_and_rebuild(fake_seed_home, fake_cli_env
     assert f"now 5 documents, {n} passages (full build" in r.stdout
     assert indexdir.live_build(home) != first and not first.exists()
     r = km(env, "search", "ปัจจัยความสำเร็จ ขอนแก่นศึกษา", "--json", "-k", "1")
-    assert r.returncode == 0 and json.loads(r.stdout)[0]["doc_id"] == KK
+    assert r.returncode == 0 and json.loads(r.stdout)["hits"][0]["doc_id"] == KK
     r = km(dict(env, KM_SEARCH_HOME=str(tmp_path / "other")), "index", "--no-seeds")
     assert r.returncode == 2 and "no documents" in r.stderr and "km-search add" in r.stderr
     assert "Traceback" not in r.stderr  # an empty store is a clear error (it was a bm25s crash)
