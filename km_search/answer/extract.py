@@ -266,10 +266,12 @@ def answer(question: str, history: list, hits: list[Hit], cfg: Config,
 
 
 def ask(searcher: Any, question: str, k: int = 5, filters: Any = None, history: list | None = None,
-        generate: bool | None = None, cards: CardLookup | None = None) -> tuple[Answer, list[Hit]]:
+        generate: bool | None = None, cards: CardLookup | None = None,
+        plan: Any = None) -> tuple[Answer, list[Hit]]:
     """Search and answer: what /chat and `km-search ask` both run (the question must
     already be cleaned with :func:`km_search.search.clean_query`). When there is no good
-    answer the hits are dropped too: nothing relevant was found."""
-    hits = searcher.search(question, k=max(k, 4), filters=filters)
+    answer the hits are dropped too: nothing relevant was found. ``plan`` is the query
+    understanding (:func:`km_search.query.understand.plan`) the search applies, if any."""
+    hits = searcher.search(question, k=max(k, 4), filters=filters, plan=plan)
     ans = answer(question, history or [], hits, searcher.cfg, generate, cards)
     return ans, (hits if ans.found else [])
