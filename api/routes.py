@@ -13,13 +13,15 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from pydantic import ValidationError
 
+from km_search import indexdir
 from km_search import passages as P
 from km_search.docstore import DocumentStore
 from km_search.markup import safe_url
 from km_search.models import Hit
 from km_search.search import clean_query
 
-from . import answer as A
+from km_search import answer as A
+
 from .access import is_admin, rate_limited, require_admin
 from .export import date_line, to_docx, to_markdown
 from .schemas import (ChatIn, ChatOut, Citation, ExportIn, FeedbackIn, FilterIn, HitOut, Mode,
@@ -107,16 +109,20 @@ def search_post(request: Request, body: SearchIn) -> Response:
 @chat_router.post("/chat", response_model=ChatOut, summary="Ask a question; cited answer",
                  dependencies=[Depends(rate_limited("chat"))])
 def chat(request: Request, body: ChatIn) -> ChatOut:
-    """Answer from the best sentences of the top passages, each cited as [n]; or say that
-    no good answer was found. The history is passed to the generative endpoint only;
-    retrieval uses the question itself."""
+    """Answer from the best sentences of the top passages (and, for factor, obstacle and
+    recommendation questions, the lesson-card items of their documents), one [n] per
+    source; or say that no good answer was found, with no result cards. The history is
+    passed to the generative endpoint only; retrieval uses the question itself."""
+    from .lessons import lessons_store
+
     t = time.perf_counter()
     svc = _svc(request)
     searcher = svc.get()
     question = clean_query(body.question, searcher.cfg.max_query_chars)
-    hits = searcher.search(question, k=max(body.k, 4), filters=body.filters.to_filters())
-    ans = A.answer(question, [h.model_dump() for h in body.history], hits, svc.cfg,
-                   body.generate)
+    with lessons_store(request) as st:
+        ans, hits = A.ask(searcher, question, k=body.k, filters=body.filters.to_filters(),
+                          history=[h.model_dump() for h in body.history], generate=body.generate,
+                          cards=st.get)
     cites = [Citation(n=i, doc_id=h.doc_id, chunk_id=h.chunk_id, title=h.title, url=h.url,
                       link=A.passage_link(h), publisher=h.publisher, published=h.published,
                       published_raw=h.published_raw) for i, h in enumerate(ans.cited, 1)]
@@ -139,7 +145,7 @@ def _document(request: Request, doc_id: str):
         raise HTTPException(404, f"no document {doc_id}")
     passages = []
     searcher = _svc(request).get()
-    db = P.open_db(searcher.build / "passages.db", readonly=True)
+    db = P.open_db(searcher.build / indexdir.PASSAGES, readonly=True)
     try:
         for r in db.execute("SELECT pid, ordinal, start, end FROM passages WHERE doc_id=? "
                             "ORDER BY ordinal", (doc_id,)):
@@ -252,7 +258,7 @@ def stats(request: Request) -> dict:
             "loaded_at": datetime.fromtimestamp(svc.loaded_at, timezone.utc).isoformat()
             if svc.loaded_at else None,
             "model": man["model"]["name"], "dim": man["model"]["dim"],
-            "answers": {"min_bm25": svc.cfg.answer_min_bm25,
+            "answers": {"min_bm25": svc.cfg.answer_min_bm25, "min_coverage": svc.cfg.answer_min_coverage,
                         "generative": bool(svc.cfg.llm_url)},
             **({"feedback": request.app.state.feedback.counts()} if is_admin(request) else {}),
             "collection": s.overview().to_dict()}

@@ -5,7 +5,7 @@ product's own writers: passages.db (every passage's real text, title and tokens,
 into documents with a publisher, a province and a date, so filters, facets and snippets
 work), the very BM25 and FAISS objects the in-process part timed, and a manifest naming
 the configured embedder. `km-search serve` then loads it in a subprocess (Searcher, as
-in production) and embeds every query itself with the real model, and api.loadtest
+in production) and embeds every query itself with the real model, and bench.loadtest
 drives a bounded load at it from 127.0.0.1. The home is deleted afterwards unless kept.
 """
 from __future__ import annotations
@@ -72,7 +72,7 @@ def _documents(pick: np.ndarray, titles: Sequence[str], seed: int
 def write_passages(path: Path, chunks: Sequence[Chunk], tokens: Sequence[list[str]],
                    pick: np.ndarray, seed: int) -> int:
     """passages.db of the resampled corpus, pid = copy index + 1 (as in the BM25/FAISS ids),
-    streamed through indexer.passages.add_doc one document at a time so no second copy of
+    streamed through km_search.passages.add_doc one document at a time so no second copy of
     the 1M texts or token lists is ever held. Returns the number of documents."""
     db = P.open_db(path)
     try:

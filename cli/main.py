@@ -2,6 +2,9 @@
 
 Every expected failure (bad query, missing or damaged index, unreadable file) is
 printed as one clear line on stderr with a non-zero exit code, never a traceback.
+
+Each command imports the layer it runs inside its function, on purpose: `km-search
+--help` or `km-search info` must not pay for torch, faiss or ONNX Runtime.
 """
 from __future__ import annotations
 
@@ -173,6 +176,46 @@ def search(query: str = typer.Argument(..., help="Question or keywords, Thai or 
 
 @app.command()
 @_guard
+def ask(question: str = typer.Argument(..., help="A question, Thai or English ('-' reads it from "
+                                       "standard input)."),
+        k: int = typer.Option(5, "-k", help="Passages to search (at least 4 are read)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the answer and citations as JSON."),
+        generate: Optional[bool] = typer.Option(None, "--generate/--extractive",
+                                                help="Use the llm_url endpoint (default: when set)."),
+        province: Optional[str] = typer.Option(None), publisher: Optional[str] = typer.Option(None),
+        home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
+    """Answer a question with cited sentences: the same answer as POST /chat."""
+    from km_search.answer import ask as ask_, passage_link
+    from km_search.search import Filters, Searcher, clean_query
+
+    cfg = load_config(home=str(home) if home else None)
+    if question == "-":
+        question = sys.stdin.read(cfg.max_query_chars + 1)
+    question = clean_query(question, cfg.max_query_chars)
+    from km_search.lessons import LessonStore
+
+    searcher = Searcher(cfg)
+    with LessonStore.for_config(cfg, sync=True, embedder=searcher.embedder) as st:
+        ans, _ = ask_(searcher, question, k=k, filters=Filters(None, None, publisher, province),
+                      generate=generate, cards=st.get)
+    cites = [{"n": i, "doc_id": h.doc_id, "chunk_id": h.chunk_id, "title": h.title, "url": h.url,
+              "link": passage_link(h)} for i, h in enumerate(ans.cited, 1)]
+    if as_json:
+        sys.stdout.write(json.dumps({"question": question, "answer": ans.text, "found": ans.found,
+                                     "mode": ans.mode, "note": ans.note, "citations": cites},
+                                    ensure_ascii=False, indent=1) + "\n")
+        return
+    from rich.markup import escape
+    out.print(escape(ans.text), highlight=False)
+    if ans.note:
+        err.print(f"[yellow]note:[/] {escape(ans.note)}")
+    for c in cites:
+        mark = escape(f"[{c['n']}]")
+        out.print(f"  {mark} {escape(c['title'])}  [dim]{escape(c['link'])}[/]", highlight=False)
+
+
+@app.command()
+@_guard
 def info(verify: bool = typer.Option(False, help="Also check every index file's checksum."),
          home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
     """Show settings, the document store and the live index."""
@@ -210,12 +253,25 @@ def eval_cmd(data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help
              judgements: Optional[Path] = typer.Option(
                  None, help="Instead: score the live index against relevance judgements (JSONL, "
                             "e.g. GET /feedback/judgements.jsonl from `km-search serve`)."),
+             answers: bool = typer.Option(False, "--answers", help="Instead: answer quality (gold "
+                                          "sentence, right entity) and the no-answer gate on a second corpus."),
+             roles: bool = typer.Option(False, "--roles", help="Instead: sentence roles and lesson cards on "
+                                        "the held-out sentences and documents."),
              as_json: Optional[Path] = typer.Option(None, "--json", help="Write results as JSON here."),
              home: Optional[Path] = typer.Option(None, help="Data directory (for the model cache).")) -> None:
     """Passage-retrieval benchmark: R@1/5/10 and MRR@10 for bm25, dense and hybrid."""
     from bench import evaluate
 
     cfg = load_config(home=str(home) if home else None)
+    if answers or roles:
+        from bench import answers as A, lessons as L
+
+        res = (A.run(cfg, data, log=lambda m: err.print(m, highlight=False)) if answers
+               else L.run_roles(cfg))
+        out.print(A.format_table(res) if answers else L.format_roles(res), highlight=False)
+        if as_json:
+            as_json.write_text(json.dumps(res, ensure_ascii=False, indent=1))
+        return
     if judgements:
         if not judgements.exists():
             _fail(f"no such judgements file: {judgements}")

@@ -20,21 +20,20 @@ from typing import Any, Callable
 
 import numpy as np
 
-from km_search.docstore import DocumentStore
 from km_search import indexdir
+from km_search.chunking import chunk_document, passage_input
+from km_search.docstore import DocumentStore
 from km_search.embed import Embedder, get_embedder
 from km_search.embed.cache import EmbeddingCache
+from km_search.models import Document
 from km_search.settings import Config, load_config
+from km_search.thai import tokenize
 
 from .build import IndexStats, plan_update, update_index
 
 
 def _chunk_rows(batch: dict[str, Any], cfg_values: dict) -> dict[str, list]:
     """Ray stage 1: documents -> passages (text to embed) with their search tokens."""
-    from km_search.chunking import chunk_document, passage_input
-    from km_search.models import Document
-    from km_search.thai import tokenize
-
     cfg = load_config(**cfg_values)
     texts, tokens, doc_ids = [], [], []
     for d in batch["doc"]:
@@ -49,7 +48,6 @@ def _chunk_rows(batch: dict[str, Any], cfg_values: dict) -> dict[str, list]:
 
 class _EmbedActor:
     """Ray stage 2: one embedding model per actor, loaded once."""
-
     def __init__(self, cfg_values: dict):
         self.emb = get_embedder(load_config(**cfg_values))
 

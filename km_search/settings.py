@@ -89,17 +89,22 @@ SETTINGS: list[Setting] = [
     Setting("admin_token", None, "Bearer token for the admin endpoints (the judgements export, "
             "/stats details); unset: those endpoints answer 403."),
     Setting("rate_feedback", "30/minute", "Rate limit per client address on POST /feedback "
-            "(slowapi syntax, e.g. '30/minute;500/day'; empty = no limit)."),
+            "(the limits library's syntax, e.g. '30/minute;500/day'; 'off' = no limit)."),
     Setting("rate_chat", "60/minute", "Rate limit per client address on POST /chat."),
     Setting("rate_export", "20/minute", "Rate limit per client address on POST /export."),
     Setting("feedback_max_mb", 20.0, "Size cap of feedback.db; past it the file is rotated to "
             "feedback.db.1 (one old file kept) and a new one started.", float),
     Setting("reload_seconds", 5.0, "The API checks at most this often whether a rebuild swapped "
             "in a new index, and loads it between requests.", float),
-    Setting("answer_min_bm25", 1.9, "Chat answers only when the top passage's BM25 score reaches "
-            "this, or half of it when the passage holds every content word of the query (else "
-            "'no good answer found'); calibrated on the seed index: its questions score >= 2.1, "
-            "unrelated ones <= 1.7.", float),
+    Setting("answer_min_coverage", 0.6, "Chat answers only when the top passage holds at least "
+            "this share of the question's content words (English words through their Thai glossary "
+            "terms), else 'no good answer found'. A share does not depend on the corpus's BM25 "
+            "statistics: chosen on the seed corpus, it kept 89% of answerable and let 7% of "
+            "unrelated questions through on a second corpus (README, 'Answers').", float),
+    Setting("answer_min_bm25", 0.0, "Optionally, a top passage whose BM25 score reaches this "
+            "answers even below answer_min_coverage (0 = off). Off by default: BM25 scores grow "
+            "with the corpus (3.5, chosen on the seeds, let 41% of unrelated questions through "
+            "on the second corpus).", float),
     Setting("answer_sentences", 3, "Most sentences in an extractive answer.", int),
     Setting("llm_url", None, "OpenAI-compatible base URL (e.g. http://127.0.0.1:8080/v1) for "
             "generative answers; unset = extractive answers only (the offline default)."),

@@ -131,7 +131,8 @@ def test_index_command_plain_up_to_date_and_rebuild(fake_seed_home, fake_cli_env
     home.mkdir()
     shutil.copy(fake_seed_home / "embed-cache.db", home / "embed-cache.db")  # no re-embedding
     n = indexdir.read_manifest(indexdir.live_build(fake_seed_home))["counts"]["passages"]
-    env = dict(fake_cli_env, KM_SEARCH_HOME=str(home))
+    # reload 0: no grace period, so --rebuild deletes the superseded build at once
+    env = dict(fake_cli_env, KM_SEARCH_HOME=str(home), KM_SEARCH_RELOAD_SECONDS="0")
     r = km(env, "index")
     assert r.returncode == 0, r.stderr
     assert "imported 5 bundled seed documents" in r.stdout

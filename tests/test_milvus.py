@@ -67,7 +67,7 @@ def test_updates_rebuild_collections_and_a_backend_switch_rebuilds(milvus_home, 
 
     home = tmp_path / "home"
     shutil.copytree(milvus_home, home, symlinks=True)
-    cfg = fake_config(home, backend="milvus", reload_seconds=0)  # no reader grace: old build goes at publish
+    cfg = fake_config(home, backend="milvus", reload_seconds=0)  # no grace: old builds go
     before = indexdir.live_build(home)
     with DocumentStore(cfg.corpus_db) as store:
         store.upsert([Document(doc_id="kmtest000000002", title="ธนาคารน้ำใต้ดิน ตำบลโนนสวรรค์",
@@ -82,7 +82,7 @@ def test_updates_rebuild_collections_and_a_backend_switch_rebuilds(milvus_home, 
     assert s.search("น้ำท่วม", k=3, filters=Filters(province="มหาสารคาม"))[0].doc_id == "kmtest000000002"
     assert all(h.doc_id != KK for h in s.search("ขอนแก่นศึกษา", k=20))
     assert s.vectors.count() == s.lexical.count() == s.manifest["counts"]["passages"]
-    st = update_index(fake_config(home), embedder=fake_embedder)  # back to the local backend
+    st = update_index(fake_config(home, reload_seconds=0), embedder=fake_embedder)  # to local
     assert st.full and any("backend" in n for n in st.notes)
     assert Searcher(fake_config(home), fake_embedder).manifest["backend"] == "local"
 
