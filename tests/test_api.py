@@ -193,7 +193,8 @@ def test_export_markdown_and_docx_with_citations(client):
     paras = docx.Document(io.BytesIO(dx.content)).paragraphs
     text = "\n".join(p.text for p in paras)
     assert "ขอนแก่นศึกษา" in text and "[1]" in text and KK in text
-    _assert_docx_results(paras, body["results"], "http://testserver/")
+    from api.routes import public_url
+    _assert_docx_results(paras, body["results"], public_url(client.app.state.service.cfg))
 
 
 def _assert_docx_results(paras, results: list[dict], base: str) -> None:
