@@ -19,6 +19,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+OFF = {"", "0", "off", "none"}  # a rate_* value that turns its limit off
 
 
 class RateLimits:
@@ -29,7 +30,7 @@ class RateLimits:
         self._rules: dict[str, list[RateLimitItem]] = {}
         for name in ("feedback", "chat", "export"):
             spec = (getattr(cfg, f"rate_{name}", "") or "").strip()
-            self._rules[name] = parse_many(spec) if spec else []
+            self._rules[name] = [] if spec.lower() in OFF else parse_many(spec)
 
     def hit(self, name: str, client: str) -> None:
         """Count one request; raise 429 with Retry-After when a rule is exhausted."""

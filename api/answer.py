@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from km_search.markup import safe_url
 from km_search.models import Hit
 from km_search.search import query_tokens
 from km_search.settings import Config
@@ -48,8 +49,11 @@ def lang_of(text: str) -> str:
 
 
 def passage_link(hit: Hit) -> str:
-    """Where a citation points: the source URL, else our own document page at the passage."""
-    return hit.url or f"/documents/{hit.doc_id}?passage={hit.chunk_id}#passage"
+    """Where a citation points: the source URL if it is http(s), else our own document page
+    at the passage (a stored ``javascript:`` URL never becomes a link on the page)."""
+    if hit.url and safe_url(hit.url):
+        return hit.url
+    return f"/documents/{hit.doc_id}?passage={hit.chunk_id}#passage"
 
 
 @dataclass

@@ -34,7 +34,7 @@ _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'
         "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 
 
-DEFAULT_INFLIGHT = 8  # per process: 2 cores x ~20 ms a hybrid search = <= ~100 ms queued
+DEFAULT_INFLIGHT = 4  # per process: ~4 x 25 ms a hybrid search = <= ~100 ms queued
 MAX_HEADERS = 16 * 1024  # all request headers together; browsers send 1-2 KB
 _LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 

@@ -163,7 +163,10 @@ def serve_process(home: str | None, workers: int, env_extra: dict | None = None)
     import sys
 
     port = free_port()
-    env = dict(os.environ, **(env_extra or {}))
+    # every client of a local load test is 127.0.0.1: the per-address limits would throttle
+    # the test itself, so they are off unless the caller sets them
+    env = dict(os.environ, KM_SEARCH_RATE_CHAT="off", KM_SEARCH_RATE_FEEDBACK="off",
+               KM_SEARCH_RATE_EXPORT="off", **(env_extra or {}))
     if home:
         env["KM_SEARCH_HOME"] = str(home)
     import tempfile

@@ -23,7 +23,7 @@ import numpy as np
 from km_search import indexdir
 from km_search.chunking import chunk_document, passage_input
 from km_search.docstore import DocumentStore
-from km_search.embed import get_embedder
+from km_search.embed import Embedder, get_embedder
 from km_search.embed.cache import EmbeddingCache
 from km_search.models import Document
 from km_search.settings import Config, load_config
@@ -65,12 +65,17 @@ def _pending_docs(cfg: Config, emb, full: bool) -> list[str]:
 
 
 def update_index_ray(cfg: Config, address: str, *, full: bool = False,
-                     log: Callable[[str], None] = print, batch_size: int = 16) -> IndexStats:
-    """Embed pending documents on a Ray cluster, then build the index locally."""
+                     log: Callable[[str], None] = print, batch_size: int = 16,
+                     embedder: Embedder | None = None) -> IndexStats:
+    """Embed pending documents on a Ray cluster, then build the index locally.
+
+    ``embedder`` is the driver's (default: the configured one); it only checks fingerprints
+    and assembles from the cache, so after a complete Ray run it encodes nothing itself.
+    """
     import ray
 
     t0 = time.perf_counter()
-    emb = get_embedder(cfg)
+    emb = embedder or get_embedder(cfg)
     todo = _pending_docs(cfg, emb, full)
     cfg_values = {k: v for k, v in cfg.values.items()}
     cfg_values["models_dir"] = str(cfg.models_dir)

@@ -89,7 +89,7 @@ SETTINGS: list[Setting] = [
     Setting("admin_token", None, "Bearer token for the admin endpoints (the judgements export, "
             "/stats details); unset: those endpoints answer 403."),
     Setting("rate_feedback", "30/minute", "Rate limit per client address on POST /feedback "
-            "(slowapi syntax, e.g. '30/minute;500/day'; empty = no limit)."),
+            "(the limits library's syntax, e.g. '30/minute;500/day'; 'off' = no limit)."),
     Setting("rate_chat", "60/minute", "Rate limit per client address on POST /chat."),
     Setting("rate_export", "20/minute", "Rate limit per client address on POST /export."),
     Setting("feedback_max_mb", 20.0, "Size cap of feedback.db; past it the file is rotated to "

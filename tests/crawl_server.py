@@ -73,8 +73,10 @@ class Server:
         self.httpd.server_close()
 
     def clear(self):
+        """Forget the request log and the hit counts (the 500/429 pages fail once again)."""
         with self.lock:
             self.log.clear()
+            self.hits.clear()
 
     def paths(self, status: int | None = None) -> list[str]:
         with self.lock:

@@ -104,7 +104,7 @@ def test_search_filters(client):
     ("get", "/search", {"params": {"q": "x", "mode": "magic"}}, 422, "mode"),
     ("get", "/search", {"params": {"q": "x", "k": "0"}}, 422, "k"),
     ("get", "/search", {"params": {"q": "x", "date_from": "2564-13-45; DROP"}}, 422, "date_from"),
-    ("get", "/documents/..%2f..%2fetc%2fpasswd", {}, 404, ""),
+    ("get", "/documents/..%2f..%2fetc%2fpasswd", {}, 404, "Not Found"),  # no route, no file
     ("get", "/documents/...", {}, 400, "invalid document id"),
     ("get", "/documents/%2e%2e%5cwindows", {}, 400, "invalid document id"),
     ("get", "/documents/abc'%20OR%201=1", {}, 400, "invalid document id"),
@@ -115,7 +115,8 @@ def test_search_filters(client):
 def test_bad_input_gets_a_clear_4xx(client, method, path, kw, status, words):
     r = getattr(client, method)(path, **kw)
     assert r.status_code == status, r.text
-    assert words in r.json()["detail"]
+    assert words and words in r.json()["detail"]
+    assert "root:" not in r.text and "Traceback" not in r.text
     assert client.get("/health").json()["status"] == "ok"  # still up
 
 
@@ -189,8 +190,26 @@ def test_export_markdown_and_docx_with_citations(client):
     dx = client.post("/export", json={**body, "format": "docx"})
     assert dx.status_code == 200
     import docx
-    text = "\n".join(p.text for p in docx.Document(io.BytesIO(dx.content)).paragraphs)
+    paras = docx.Document(io.BytesIO(dx.content)).paragraphs
+    text = "\n".join(p.text for p in paras)
     assert "ขอนแก่นศึกษา" in text and "[1]" in text and KK in text
+    _assert_docx_results(paras, body["results"], "http://testserver/")
+
+
+def _assert_docx_results(paras, results: list[dict], base: str) -> None:
+    """The DOCX results section: a heading, then per result a numbered paragraph with the
+    title in bold, publisher and both date forms, its snippet and its absolute link."""
+    heads = [i for i, p in enumerate(paras) if p.text == "ผลการค้นหา / Search results"]
+    assert len(heads) == 1 and paras[heads[0]].style.name == "Heading 1"
+    items = [p for p in paras[heads[0] + 1:] if p.style.name == "List Number"]
+    assert len(items) == len(results)
+    rest = "\n".join(p.text for p in paras[heads[0] + 1:])
+    for p, h in zip(items, results):
+        bold = [r.text for r in p.runs if r.bold]
+        assert bold == [h["title"]]
+        assert h["publisher"] in p.text and h["published_raw"] in p.text
+        assert f"ค.ศ. {h['published']}" in p.text
+        assert h["snippet"] in rest and base.rstrip("/") + h["link"] in rest
 
 
 # -- generative mode via a stub OpenAI-compatible server --------------------------
@@ -270,6 +289,86 @@ def test_a_finished_rebuild_is_picked_up(fake_work_home, fake_embedder):
     assert hits and hits[0]["doc_id"] == "cashew0000000001"
     st = c.get("/stats").json()
     assert st["build"] != build and st["documents"] == 6
+
+
+def test_a_failed_reload_keeps_the_old_build_serving(fake_work_home, fake_embedder):
+    """A rebuild whose files are damaged is not swapped in: the old build keeps answering,
+    /health says why, and the next good build is picked up."""
+    from api import create_app
+    from km_search.docstore import DocumentStore
+    from indexer import update_index
+    from km_search import indexdir
+    from km_search.models import Document
+
+    cfg = fake_config(fake_work_home, reload_seconds=0)
+    c = TestClient(create_app(cfg, fake_embedder))
+    old = c.get("/health").json()["build"]
+    with DocumentStore(cfg.corpus_db) as store:
+        store.upsert([Document(doc_id="cashew0000000002", title="สหกรณ์มะม่วงหิมพานต์",
+                               body="จังหวัดระนองส่งเสริมสหกรณ์มะม่วงหิมพานต์ให้ชุมชนมีรายได้",
+                               published="2024-01-05", source="test")])
+    update_index(cfg, embedder=fake_embedder)
+    bad = indexdir.live_build(fake_work_home)
+    (bad / "vectors.faiss").write_bytes(b"truncated by a full disk")
+    r = c.get("/search", params={"q": "ขอนแก่นศึกษา", "k": 3})
+    assert r.status_code == 200 and r.json()["hits"][0]["doc_id"] == KK  # old build answers
+    assert c.get("/search", params={"q": "มะม่วงหิมพานต์", "mode": "bm25"}).json()["hits"] == []
+    h = c.get("/health")  # 503 "degraded": answering, but from a stale build
+    assert h.status_code == 503 and h.json()["status"] == "degraded"
+    assert h.json()["build"] == old != bad.name
+    assert "still serving the old one" in h.json()["error"] and "rebuild" in h.json()["error"]
+    chat = c.post("/chat", json={"question": "ปัจจัยความสำเร็จของขอนแก่นศึกษาคืออะไร"}).json()
+    assert chat["found"] and chat["citations"][0]["doc_id"] == KK
+    update_index(cfg, full=True, embedder=fake_embedder)  # a good build replaces the damaged one
+    hits = c.get("/search", params={"q": "มะม่วงหิมพานต์", "mode": "bm25"}).json()["hits"]
+    assert hits and hits[0]["doc_id"] == "cashew0000000002"
+    h = c.get("/health")
+    assert h.status_code == 200 and h.json()["status"] == "ok" and "error" not in h.json()
+    assert h.json()["build"] not in (old, bad.name)
+
+
+@pytest.mark.slow
+def test_chat_feedback_export_over_real_http(work_home, embedder):
+    """`km-search serve` as a subprocess on a free 127.0.0.1 port, driven over real HTTP:
+    POST /chat, POST /feedback (stored in the home's feedback.db), POST /export (DOCX)."""
+    import sqlite3
+
+    import docx
+    import httpx
+
+    from bench import serving
+
+    with serving.serving(make_config(work_home), work_home, timeout=300) as srv, \
+            httpx.Client(base_url=srv.url, timeout=120) as h:
+        chat = h.post("/chat", json={"question": "ปัจจัยความสำเร็จของขอนแก่นศึกษาคืออะไร"})
+        assert chat.status_code == 200 and chat.headers["content-type"].startswith("application/json")
+        body = chat.json()
+        assert body["found"] and body["citations"][0]["doc_id"] == KK and "[1]" in body["answer"]
+        none = h.post("/chat", json={"question": "how to bake sourdough bread"}).json()
+        assert none["found"] is False and none["citations"] == []
+        bad = h.post("/chat", content=b"{not json", headers={"content-type": "application/json"})
+        assert bad.status_code == 422
+        fb = h.post("/feedback", json={"query": body["question"], "vote": 1, "target": "answer",
+                                       "doc_id": KK, "answer": body["answer"]})
+        assert fb.status_code == 200
+        assert h.post("/feedback", json={"query": "x", "vote": 5, "target": "answer"}).status_code == 422
+        assert h.get("/stats").json()["feedback"]["up"] == 1
+        rows = [json.loads(x) for x in h.get("/feedback/judgements.jsonl").text.splitlines()]
+        assert rows == [{**rows[0], "question": body["question"], "doc_id": KK, "relevance": 1}]
+        results = [{k: x[k] for k in ("title", "link", "publisher", "published", "published_raw",
+                                      "snippet")} for x in body["hits"][:2]]
+        dx = h.post("/export", json={"format": "docx", "title": "สรุปบทเรียน", "conversation": [
+            {"question": body["question"], "answer": body["answer"],
+             "citations": body["citations"]}], "results": results})
+        assert dx.status_code == 200 and "attachment" in dx.headers["content-disposition"]
+        assert dx.headers["content-type"].startswith("application/vnd.openxmlformats")
+        paras = docx.Document(io.BytesIO(dx.content)).paragraphs
+        assert paras[0].text == "สรุปบทเรียน" and "ขอนแก่นศึกษา" in "\n".join(p.text for p in paras)
+        _assert_docx_results(paras, results, srv.url + "/")
+    # the vote is on disk in the served home, after the server stopped
+    db = sqlite3.connect(work_home / "feedback.db")
+    assert db.execute("SELECT COUNT(*) FROM feedback WHERE vote = 1").fetchone()[0] == 1
+    db.close()
 
 
 def test_lessons_endpoints_and_search_facets(client):

@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, settings
 
 from conftest import fake_config
 
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +22,7 @@ def api_schema(fake_seed_home, fake_embedder, tmp_path_factory):
 
     home = tmp_path_factory.mktemp("fuzzhome") / "home"
     shutil.copytree(fake_seed_home, home, symlinks=True)
-    app = create_app(fake_config(home, rate_feedback="", rate_chat="", rate_export="",
+    app = create_app(fake_config(home, rate_feedback="off", rate_chat="off", rate_export="off",
                                  admin_token="fuzz-admin"), fake_embedder)
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 

@@ -31,8 +31,8 @@ def hard_home(fake_seed_home, tmp_path_factory):
 def client(hard_home, fake_embedder):
     from api import create_app
 
-    cfg = fake_config(hard_home, public_url="https://km.example.go.th", rate_feedback="",
-                      rate_chat="", rate_export="")
+    cfg = fake_config(hard_home, public_url="https://km.example.go.th", rate_feedback="off",
+                      rate_chat="off", rate_export="off")
     with TestClient(create_app(cfg, fake_embedder)) as c:
         yield c
 
@@ -263,3 +263,16 @@ def test_feedback_db_is_capped_and_rotated(tmp_path):
     assert judged and {j["question"] for j in judged} <= {f"คำถาม {i}" for i in range(400)}
     # both files are read: the export holds more than the current file alone
     assert len(judged) > store.counts()["queries"]
+
+
+def test_hit_links_are_http_or_our_own_page():
+    from api.answer import passage_link
+    from km_search.models import Hit
+
+    def hit(url):
+        return Hit(rank=1, score=1.0, doc_id="d1", chunk_id=3, ordinal=0, title="t", url=url,
+                   publisher="", published=None, published_raw="", provinces=[], text="x",
+                   snippet="x", highlights=[], scores={})
+    assert passage_link(hit("https://www.opdc.go.th/ก")) == "https://www.opdc.go.th/ก"
+    for bad in ("javascript:alert(1)", "data:text/html,x", "  JAVASCRIPT:alert(1)", ""):
+        assert passage_link(hit(bad)) == "/documents/d1?passage=3#passage"

@@ -18,10 +18,13 @@ from urllib.parse import urlparse
 import pytest
 
 from bench.loadtest import free_port
-from conftest import make_config
+from conftest import make_config, strict_skip
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-playwright_api = pytest.importorskip("playwright.sync_api")
+try:
+    import playwright.sync_api as playwright_api
+except ImportError:
+    strict_skip("playwright is not installed (pip install -e '.[test]')", module=True)
 
 KK = "6fcee9b62a8409b7"  # the seed about Khon Kaen and Phang Nga
 KK_Q = "ปัจจัยความสำเร็จของขอนแก่นศึกษาคืออะไร"
@@ -63,7 +66,7 @@ def browser():
         try:
             b = p.chromium.launch(**kw)
         except Exception as e:  # no browser at all on this machine
-            pytest.skip(f"no Chromium to drive: {str(e).splitlines()[0]}")
+            strict_skip(f"no Chromium to drive: {str(e).splitlines()[0]}")
         yield b
         b.close()
 

@@ -3,7 +3,8 @@
 A real server process on a free 127.0.0.1 port (reload_seconds 0.2, so it swaps builds
 many times), four client threads on keep-alive connections, and full and incremental
 rebuilds in this process. Every answer must be 2xx: no 500 from a build deleted under a
-reader, no 503 from a half-loaded one. Bounded: 6 rebuilds.
+reader, no 503 from a half-loaded one. Bounded: 6 rebuilds. The fake embedder keeps it
+in the fast tier (the swap mechanics do not depend on the model).
 """
 from __future__ import annotations
 
@@ -18,11 +19,8 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from conftest import MODELS, ROOT, fake_config
 
-pytestmark = pytest.mark.slow
 KK = "6fcee9b62a8409b7"
 PATHS = ["/search?q=%E0%B8%82%E0%B8%AD%E0%B8%99%E0%B9%81%E0%B8%81%E0%B9%88%E0%B8%99",
          f"/documents/{KK}", "/filters", "/health", "/stats", f"/lessons/{KK}"]

@@ -141,7 +141,7 @@ def test_index_command_plain_up_to_date_and_rebuild(fake_seed_home, fake_cli_env
     r = km(env, "index")
     assert r.returncode == 0 and f"index is up to date: 5 documents, {n} passages" in r.stdout
     assert "imported" not in r.stdout and indexdir.live_build(home) == first
-    r = km(env, "index", "--rebuild")
+    r = km(dict(env, KM_SEARCH_RELOAD_SECONDS="0"), "index", "--rebuild")  # no reader grace
     assert r.returncode == 0, r.stderr
     assert f"now 5 documents, {n} passages (full build" in r.stdout
     assert indexdir.live_build(home) != first and not first.exists()

@@ -381,3 +381,21 @@ delay = 0.0
     assert len(sent) >= 10
     assert min(b - a for a, b in zip(sent, sent[1:])) >= 0.3  # never closer than the limit
     assert srcs.delay_for(free.host, srcs.sources["free"]) == 0.0
+
+
+def test_crawl_site_url_on_the_cli(servers, tmp_path):
+    """`km-search crawl https://site/` with no sources file and no selectors."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = dict(os.environ, KM_SEARCH_HOME=str(tmp_path))
+    cmd = [sys.executable, "-m", "cli", "crawl", servers["oldtable"].base + "/", "--no-index"]
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    name = "127_0_0_1_" + str(servers["oldtable"].port)
+    assert f"{name}: fetched" in r.stdout and "+6 " in r.stdout  # the six news pages
+    again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert again.returncode == 0 and "+0 " in again.stdout and "unchanged 0," not in again.stdout

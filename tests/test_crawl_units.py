@@ -118,3 +118,12 @@ def test_links_to_non_pages_are_not_queued(tmp_path):
         assert [k[0] for k in kids] == ["https://x.go.th/news/1", "https://x.go.th/f.pdf"]
     finally:
         st.close()
+
+
+def test_rel_canonical_inside_the_site_only():
+    body = f'<p>{"ข่าวประชาสัมพันธ์ของหน่วยงาน " * 12}</p><p>วันที่ 15/03/2566</p>'
+    html = f'<html><head><link rel="canonical" href="/news/otop-fair/?utm_source=x"></head><body><h1>ข่าวงาน OTOP</h1>{body}</body></html>'
+    pg = parse_page(html, "https://x.go.th/index.php?p=123&fbclid=1", Source(name="x"))
+    assert pg.kind == "article" and pg.canonical == "https://x.go.th/news/otop-fair/"
+    other = html.replace('href="/news/otop-fair/?utm_source=x"', 'href="https://mirror.example/news/1"')
+    assert parse_page(other, "https://x.go.th/index.php?p=123", Source(name="x")).canonical is None

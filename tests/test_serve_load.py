@@ -11,11 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import pytest
 
 from conftest import MODELS
 
-pytestmark = pytest.mark.slow
 
 
 def _children(pid: int) -> list[int]:
@@ -35,7 +33,7 @@ def test_workers_and_shedding_under_overload(fake_seed_home):
 
     proc, url = serve_process(str(fake_seed_home), 2, {
         "KM_SEARCH_MODEL": "fake", "KM_SEARCH_MODELS_DIR": str(MODELS),
-        "KM_SEARCH_MAX_INFLIGHT": "1", "KM_SEARCH_RATE_CHAT": ""})
+        "KM_SEARCH_MAX_INFLIGHT": "1"})
     try:
         # uvicorn's supervisor runs the two workers as its child processes
         workers = _children(proc.pid)

