@@ -22,7 +22,7 @@ from km_search.atomic import exclusive_lock
 from km_search.models import utcnow
 from km_search.sqlite import connect
 
-from .answer import lang_of
+from km_search.answer import lang_of
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (

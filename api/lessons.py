@@ -30,7 +30,8 @@ def lessons_store(request: Request) -> AbstractContextManager[LessonStore]:
     build = app.state.service.searcher.build.name if app.state.service.searcher else None
     if getattr(app.state, "lessons_build", object()) != build:
         with _sync_lock:
-            with LessonStore.for_config(app.state.service.cfg, sync=True):
+            with LessonStore.for_config(app.state.service.cfg, sync=True,
+                                        embedder=app.state.service.embedder):
                 pass
             app.state.lessons_build = build
     key = (id(app), build)
@@ -47,6 +48,21 @@ def _card_summary(c) -> dict:
             "success_factors": [f.text for f in c.success_factors[:5]]}
 
 
+def _cases(card) -> list[dict]:
+    """The cases of a document that tells several (one ref each, "doc_id#province")."""
+    return [{"ref": f"{card.doc_id}#{p}", "case": card.scoped(p).case_name} for p in card.cases()]
+
+
+def _rows(card, province: str | None) -> list[dict]:
+    """Listing rows: one per case of a multi-case document (only the asked province's
+    when filtering by province), so two cases of one document can be selected and compared."""
+    cases = card.cases()
+    if not cases:
+        return [_card_summary(card)]
+    wanted = [p for p in cases if not province or p == province.removeprefix("จังหวัด").strip()]
+    return [_card_summary(card.scoped(p)) for p in (wanted or cases)]
+
+
 @lessons_router.get("/lessons", summary="Browse lesson cards by province, agency, year, factor")
 def list_lessons(request: Request, province: str | None = Query(None, max_length=100),
                  agency: str | None = Query(None, max_length=200),
@@ -56,7 +72,7 @@ def list_lessons(request: Request, province: str | None = Query(None, max_length
                  limit: int = Query(50, ge=1, le=500)):
     with lessons_store(request) as st:
         cards = st.query(province=province, agency=agency, year=year, factor=factor, limit=limit)
-        return {"lessons": [_card_summary(c) for c in cards],
+        return {"lessons": [row for c in cards for row in _rows(c, province)],
                 "facets": st.facet_counts([c.doc_id for c in cards])}
 
 
@@ -65,7 +81,7 @@ def examples(request: Request, lang: Literal["th", "en"] = "th",
              n: int = Query(6, ge=1, le=20)) -> dict:
     """Only questions the answer builder really answers are kept; computed once per index
     build and language (each candidate is one search)."""
-    from .answer import answer
+    from km_search.answer import answer
 
     svc = request.app.state.service
     searcher = svc.get()
@@ -91,7 +107,7 @@ def get_lesson(ref: str, request: Request):
             raise HTTPException(404, str(e).strip("'\"")) from None
         if card is None:
             raise HTTPException(404, f"no lesson '{ref}': use a doc_id from a search hit")
-        return {**card.to_dict(), "ref": card.ref, "case": card.case_name}
+        return {**card.to_dict(), "ref": card.ref, "case": card.case_name, "cases": _cases(card)}
 
 
 @lessons_router.get("/lessons/{doc_id}/similar", summary="Similar cases (vector neighbours)")

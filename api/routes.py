@@ -18,13 +18,16 @@ from km_search import passages as P
 from km_search.docstore import DocumentStore
 from km_search.markup import safe_url
 from km_search.models import Hit
+from km_search.query.rewrite import rewrite
+from km_search.query.understand import plan
 from km_search.search import clean_query
 
-from . import answer as A
+from km_search import answer as A
+
 from .access import is_admin, rate_limited, require_admin
 from .export import date_line, to_docx, to_markdown
 from .schemas import (ChatIn, ChatOut, Citation, ExportIn, FeedbackIn, FilterIn, HitOut, Mode,
-                      SearchIn, SearchOut)
+                      SearchIn, SearchOut, Turn)
 
 search_router = APIRouter(tags=["search"])
 chat_router = APIRouter(tags=["chat"])
@@ -74,10 +77,12 @@ def _do_search(request: Request, body: SearchIn) -> Response:
     """
     t = time.perf_counter()
     searcher = _svc(request).get()
-    hits = searcher.search(body.query, k=body.k, mode=body.mode,
-                           filters=body.filters.to_filters(), max_per_doc=body.max_per_doc)
-    out = {"query": clean_query(body.query, searcher.cfg.max_query_chars), "mode": body.mode,
-           "took_ms": 0.0, "hits": [_hit_json(h) for h in hits], "facets": _facets(request, hits)}
+    q = clean_query(body.query, searcher.cfg.max_query_chars)
+    qp = plan(q, body.ignore_understood)
+    hits = searcher.search(q, k=body.k, mode=body.mode, filters=body.filters.to_filters(),
+                           max_per_doc=body.max_per_doc, plan=qp)
+    out = {"query": q, "mode": body.mode, "took_ms": 0.0, "hits": [_hit_json(h) for h in hits],
+           "facets": _facets(request, hits), "understood": qp.understood}
     out["took_ms"] = round((time.perf_counter() - t) * 1000, 1)
     return Response(json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode(),
                     media_type="application/json")
@@ -90,14 +95,16 @@ def search_get(request: Request, q: str = Query(..., description="question or ke
                date_to: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}$"),
                publisher: str | None = Query(None, max_length=200),
                province: str | None = Query(None, max_length=100),
-               source: str | None = Query(None, max_length=100)) -> Response:
+               source: str | None = Query(None, max_length=100),
+               ignore_understood: list[str] = Query([], max_length=50)) -> Response:
     try:  # the same date checks as the JSON body; a bad date is the client's 422
         filters = FilterIn(date_from=date_from, date_to=date_to, publisher=publisher,
                            province=province, source=source)
     except ValidationError as e:
         raise RequestValidationError([{**err, "loc": ("query", *err["loc"])}
                                       for err in e.errors(include_url=False)]) from None
-    return _do_search(request, SearchIn(query=q, k=k, mode=mode, filters=filters))
+    return _do_search(request, SearchIn(query=q, k=k, mode=mode, filters=filters,
+                                        ignore_understood=ignore_understood))
 
 
 @search_router.post("/search", response_model=SearchOut, summary="Search (JSON body)")
@@ -108,23 +115,33 @@ def search_post(request: Request, body: SearchIn) -> Response:
 @chat_router.post("/chat", response_model=ChatOut, summary="Ask a question; cited answer",
                  dependencies=[Depends(rate_limited("chat"))])
 def chat(request: Request, body: ChatIn) -> ChatOut:
-    """Answer from the best sentences of the top passages, each cited as [n]; or say that
-    no good answer was found. The history is passed to the generative endpoint only;
-    retrieval uses the question itself."""
+    """Answer from the best sentences of the top passages (and, for factor, obstacle and
+    recommendation questions, the lesson-card items of their documents), one [n] per
+    source; or say that no good answer was found, with no result cards. A follow-up
+    ("แล้วพังงาล่ะ") is rewritten from the earlier user questions in ``history`` and the
+    rewritten query is searched and answered."""
+    from .lessons import lessons_store
+
     t = time.perf_counter()
     svc = _svc(request)
     searcher = svc.get()
     question = clean_query(body.question, searcher.cfg.max_query_chars)
-    hits = searcher.search(question, k=max(body.k, 4), filters=body.filters.to_filters())
-    ans = A.answer(question, [h.model_dump() for h in body.history], hits, svc.cfg,
-                   body.generate)
+    turns = [Turn(role="user", content=h) if isinstance(h, str) else h for h in body.history]
+    rewritten = rewrite(question, [h.content for h in turns if h.role == "user"][-10:])
+    asked = clean_query(rewritten, searcher.cfg.max_query_chars) if rewritten else question
+    qp = plan(asked, body.ignore_understood)
+    with lessons_store(request) as st:
+        ans, hits = A.ask(searcher, asked, k=body.k, filters=body.filters.to_filters(),
+                          history=[h.model_dump() for h in turns], generate=body.generate,
+                          cards=st.get, plan=qp)
     cites = [Citation(n=i, doc_id=h.doc_id, chunk_id=h.chunk_id, title=h.title, url=h.url,
                       link=A.passage_link(h), publisher=h.publisher, published=h.published,
                       published_raw=h.published_raw) for i, h in enumerate(ans.cited, 1)]
     return ChatOut(question=question, answer=ans.text, found=ans.found, mode=ans.mode,
                    note=ans.note, citations=cites, hits=[_hit_out(h) for h in hits[:body.k]],
                    took_ms=round((time.perf_counter() - t) * 1000, 1),
-                   facets=_facets(request, hits[:body.k]))
+                   facets=_facets(request, hits[:body.k]), understood=qp.understood,
+                   rewritten=rewritten)
 
 
 def _document(request: Request, doc_id: str):
@@ -253,7 +270,7 @@ def stats(request: Request) -> dict:
             "loaded_at": datetime.fromtimestamp(svc.loaded_at, timezone.utc).isoformat()
             if svc.loaded_at else None,
             "model": man["model"]["name"], "dim": man["model"]["dim"],
-            "answers": {"min_bm25": svc.cfg.answer_min_bm25,
+            "answers": {"min_bm25": svc.cfg.answer_min_bm25, "min_coverage": svc.cfg.answer_min_coverage,
                         "generative": bool(svc.cfg.llm_url)},
             **({"feedback": request.app.state.feedback.counts()} if is_admin(request) else {}),
             "collection": s.overview().to_dict()}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -43,12 +43,28 @@ class FilterIn(BaseModel):
                        self.province or None, self.source or None)
 
 
+_IGNORE = Field(default_factory=list, max_length=50, description='understood items to drop, as '
+               '"kind:value" strings (e.g. "province:ขอนแก่น"): a removed chip')
+
+
 class SearchIn(BaseModel):
     query: str = Field(..., description="Question or keywords, Thai or English")
     k: int = Field(10, ge=1, le=100)
     mode: Mode = "hybrid"
     filters: FilterIn = Field(default_factory=FilterIn)
     max_per_doc: Optional[int] = Field(None, ge=1, le=100)
+    ignore_understood: list[str] = _IGNORE
+
+
+class UnderstoodOut(BaseModel):
+    """Something read out of the query (km_search.query.understand)."""
+
+    kind: Literal["province", "fiscal_year", "year", "date", "agency", "pmqa"]
+    value: str = Field(..., description="canonical value; 'kind:value' names it in ignore_understood")
+    text: str = Field(..., description="the words of the query it came from")
+    mode: Literal["filter", "boost"] = Field(..., description="filter: only matching documents; "
+                                             "boost: its canonical form is also searched")
+    label: str
 
 
 class HitOut(BaseModel):
@@ -77,6 +93,7 @@ class SearchOut(BaseModel):
     hits: list[HitOut]
     facets: dict[str, dict[str, int]] = Field(default_factory=dict,
                                                description="documents per facet value among the hits")
+    understood: list[UnderstoodOut] = Field(default_factory=list)
 
 
 class Turn(BaseModel):
@@ -86,9 +103,13 @@ class Turn(BaseModel):
 
 class ChatIn(BaseModel):
     question: str
-    history: list[Turn] = Field(default_factory=list, max_length=50)
+    history: list[Union[str, Turn]] = Field(
+        default_factory=list, max_length=50,
+        description="earlier questions of this conversation, oldest first (strings, or "
+                    "{role, content} turns); the last 10 user questions resolve a follow-up")
     k: int = Field(5, ge=1, le=20)
     filters: FilterIn = Field(default_factory=FilterIn)
+    ignore_understood: list[str] = _IGNORE
     generate: Optional[bool] = Field(None, description="use the generative endpoint "
                                      "(default: when KM_SEARCH_LLM_URL is set)")
 
@@ -116,6 +137,9 @@ class ChatOut(BaseModel):
     took_ms: float
     facets: dict[str, dict[str, int]] = Field(default_factory=dict,
                                                description="documents per facet value among the hits")
+    understood: list[UnderstoodOut] = Field(default_factory=list)
+    rewritten: Optional[str] = Field(None, description="the query actually searched when the "
+                                     "question was a follow-up rewritten from the history")
 
 
 class FeedbackIn(BaseModel):

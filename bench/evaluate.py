@@ -16,16 +16,25 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
+from dataclasses import asdict
+
+import numpy as np
+
 from corpus.seeds import bundled_seeds
 from indexer import update_index
 from km_search.docstore import DocumentStore
+from km_search.embed.cache import EmbeddingCache, _key
 from km_search.indexdir import IndexMissing
 from km_search.models import Document
-from km_search.retrieval.fusion import fuse
+from km_search.retrieval.fusion import DEFAULT_ADAPTIVE, Adaptive, fuse
 from km_search.search import Searcher, clean_query, query_tokens
 from km_search.settings import Config, load_config
 
-SEED_QUESTIONS = Path(__file__).parent / "data" / "seed_questions.jsonl"
+DATA = Path(__file__).parent / "data"
+SEED_QUESTIONS = DATA / "seed_questions.jsonl"
+IAPP_EN = DATA / "iapp_en.jsonl"  # our English versions of iapp valid/test questions
+IAPP_MIXED_TERMS = DATA / "iapp_mixed_terms.tsv"  # Thai term -> English, for the mixed slice
+QUERY_SETS = ("th", "en", "mixed")
 
 
 def load_iapp(data_dir: Path) -> dict[str, list[dict]]:
@@ -36,6 +45,15 @@ def load_iapp(data_dir: Path) -> dict[str, list[dict]]:
 
 def _ctx_id(context: str) -> str:
     return "iapp-" + hashlib.sha1(context.encode("utf-8")).hexdigest()[:16]
+
+
+def iapp_docs(data: dict[str, list[dict]]) -> list:
+    """Every unique context of the three splits, as a Document (the eval corpus)."""
+    contexts: dict[str, str] = {}
+    for sp in ("train", "valid", "test"):
+        for r in data[sp]:
+            contexts.setdefault(r["context"], r["title"])
+    return [Document(doc_id=_ctx_id(c), title=t, body=c, source="iapp") for c, t in contexts.items()]
 
 
 def _metrics(ranks: list[int | None]) -> dict[str, float]:
@@ -88,7 +106,9 @@ def _build(cfg: Config, home: Path, docs, log) -> "object":
     st = update_index(sub, progress=prog)
     log(f"  index: {st.documents} docs, {st.passages} passages, {st.embedded} embedded/looked up "
         f"in {st.seconds:.0f}s")
-    return Searcher(sub)
+    s = Searcher(sub)
+    s._embedder = _QueryVectors(s.embedder, sub.cache_db)
+    return s
 
 
 def encode_throughput(emb, texts: list[str], repeats: int = 3) -> float:
@@ -110,11 +130,8 @@ def run(cfg: Config, data_dir: Path, split: str = "test", limit: int = 0, tune: 
     if not (data_dir / "data.zip").exists():
         raise IndexMissing(f"no iapp-wiki-qa data at {data_dir} (expected data.zip)")
     data = load_iapp(data_dir)
-    contexts: dict[str, str] = {}
-    for sp in ("train", "valid", "test"):
-        for r in data[sp]:
-            contexts.setdefault(r["context"], r["title"])
-    docs = [Document(doc_id=_ctx_id(c), title=t, body=c, source="iapp") for c, t in contexts.items()]
+    docs = iapp_docs(data)
+    contexts = {d.body: d.title for d in docs}
     log(f"iapp-wiki-qa: {len(docs)} passages, {len(data[split])} {split} questions")
     s = _build(cfg, cfg.home_path / "eval" / "iapp", docs, log)
     queries = [(r["question"], _ctx_id(r["context"])) for r in data[split]]
@@ -234,4 +251,213 @@ def format_table(res: dict) -> str:
         for mode, m in modes.items():
             lines.append(f"seeds {lang:2} {mode:7} R@1 {m['R@1']:.3f} MRR@10 {m['MRR@10']:.3f} "
                          f"passage@1 {m['passage@1']:.3f} (n={m['n']})")
+    return "\n".join(lines)
+
+
+# -- slices: Thai / English / mixed iapp questions and Tatoeba both ways ------------------
+# Dev slices (constants are chosen on these): iapp valid (th, en, mixed) and the even
+# lines of Tatoeba; held-out slices: iapp test (th, en) and the odd lines of Tatoeba.
+def iapp_queries(data: dict[str, list[dict]], split: str, lang: str) -> list[tuple[str, str]]:
+    """(question, gold context id) of one iapp split in one query language.
+
+    ``en``: our own English versions (km_search/data/iapp_en.jsonl, see the README there);
+    ``mixed``: the Thai question with its key term written in English, as Thai users often
+    type it (built from iapp_mixed_terms.tsv; only questions holding such a term)."""
+    rows = data[split]
+    if lang == "th":
+        return [(r["question"], _ctx_id(r["context"])) for r in rows]
+    if lang == "en":
+        en = {j["question_id"]: j["question"] for j in map(json.loads, IAPP_EN.read_text(
+            encoding="utf-8").splitlines()) if j["split"] == split}
+        return [(en[r["question_id"]], _ctx_id(r["context"])) for r in rows if r["question_id"] in en]
+    if lang == "mixed":
+        terms = [tuple(line.split("\t")) for line in IAPP_MIXED_TERMS.read_text(
+            encoding="utf-8").splitlines() if "\t" in line]
+        terms.sort(key=lambda t: -len(t[0]))  # longest Thai term first
+        out = []
+        for r in rows:
+            q = r["question"]
+            for th, en in terms:
+                if th in q:
+                    out.append((q.replace(th, en, 1), _ctx_id(r["context"])))
+                    break
+        return out
+    raise ValueError(f"unknown query set '{lang}': choose one of {', '.join(QUERY_SETS)}")
+
+
+def load_tatoeba(data_dir: Path) -> list[tuple[str, str]]:
+    """(Thai, English) sentence pairs, line i of one file translating line i of the other."""
+    th = (data_dir / "tatoeba.tha-eng.tha").read_text(encoding="utf-8").splitlines()
+    en = (data_dir / "tatoeba.tha-eng.eng").read_text(encoding="utf-8").splitlines()
+    if len(th) != len(en) or not th:
+        raise ValueError(f"{data_dir}: the .tha and .eng files must have the same, non-zero "
+                         f"number of lines ({len(th)} vs {len(en)})")
+    return list(zip(th, en))
+
+
+def tatoeba_half(n: int, split: str) -> list[int]:
+    """Deterministic halves: dev = even line numbers (0-based), test = odd ones."""
+    return list(range(0 if split == "dev" else 1, n, 2))
+
+
+class _QueryVectors:
+    """The searcher's embedder with query vectors kept in the embedding cache (under the
+    model fingerprint + '|query'), so re-running an evaluation never re-embeds a question."""
+
+    def __init__(self, emb, cache_path: Path):
+        self._emb, self._cache = emb, EmbeddingCache(cache_path)
+        self.name, self.dim, self.fingerprint = emb.name, emb.dim, emb.fingerprint
+
+    def encode_queries(self, texts):
+        model = self.fingerprint + "|query"
+        found = self._cache.lookup(model, texts)
+        todo = [t for t in dict.fromkeys(texts) if _key(t) not in found]
+        if todo:
+            vecs = self._emb.encode_queries(todo)
+            self._cache.put(model, todo, vecs)
+            found.update({_key(t): v for t, v in zip(todo, vecs)})
+        return np.stack([found[_key(t)] for t in texts])
+
+    def __getattr__(self, name):
+        return getattr(self._emb, name)
+
+
+def _gold_rank(searcher, pids, gold: str, doc_of: dict) -> int | None:
+    seen: list[str] = []
+    for pid in pids:
+        if pid not in doc_of:
+            doc_of[pid] = searcher.doc_of(pid)
+        if doc_of[pid] not in seen:
+            seen.append(doc_of[pid])
+            if doc_of[pid] == gold:
+                return len(seen)
+        if len(seen) >= 10:
+            return None
+    return None
+
+
+class Slice:
+    """One slice's probes (each retriever's candidates per question), kept so that fusion
+    constants can be swept without searching again."""
+
+    def __init__(self, searcher, queries: list[tuple[str, str]]):
+        self.searcher, self.golds, self.doc_of = searcher, [g for _, g in queries], {}
+        if not hasattr(searcher, "probe"):  # a Searcher from before probes (the "before" runs)
+            self.probes = [searcher.retrieve(clean_query(q, 10_000), "hybrid") for q, _ in queries]
+            return
+        self.probes = [searcher.probe(clean_query(q, 10_000), "hybrid") for q, _ in queries]
+
+    def ranks(self, mode: str, params=None) -> list[int | None]:
+        out = []
+        for pr, gold in zip(self.probes, self.golds):
+            if isinstance(pr, tuple):  # (ranked, parts, tokens) from retrieve()
+                pids = [p for p, _ in pr[0]] if mode == "hybrid" else list(pr[1].get(mode, {}))
+            elif mode == "bm25":
+                pids = pr.bm25[0].tolist()
+            elif mode == "dense":
+                pids = pr.dense[0].tolist()
+            else:
+                pids = [p for p, _ in self.searcher.fuse(pr, params)]
+            out.append(_gold_rank(self.searcher, pids, gold, self.doc_of))
+        return out
+
+    def metrics(self, params=None) -> dict[str, dict]:
+        return {mode: _metrics(self.ranks(mode, params)) for mode in ("bm25", "dense", "hybrid")}
+
+
+def _slice_modes(searcher, queries: list[tuple[str, str]], keep: dict | None = None,
+                 name: str = "") -> dict[str, dict]:
+    """bm25 / dense / hybrid metrics from one probe per query (the single retrievers'
+    rankings are the candidate lists the fusion saw, in their own order)."""
+    sl = Slice(searcher, queries)
+    if keep is not None:
+        keep[name] = sl
+    return sl.metrics()
+
+
+def tune_adaptive(slices: dict[str, Slice], log: Callable[[str], None] = print) -> dict:
+    """Sweep the adaptive-fusion constants over dev slices. Chosen: the best mean hybrid
+    MRR@10 among settings where hybrid >= max(bm25, dense) (R@1 and MRR@10) on every
+    slice; if none qualifies, the best mean MRR@10."""
+    base = {n: sl.metrics() for n, sl in slices.items()}
+    rows = []
+    for power in (0.0, 0.5, 1.0, 2.0):
+        for w_thai in (0.5, 0.6, 0.7):
+            for w_latin in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6):
+                p = Adaptive(w_thai=w_thai, w_latin=w_latin, power=power)
+                per = {n: _metrics(sl.ranks("hybrid", p)) for n, sl in slices.items()}
+                ok = all(per[n]["R@1"] >= max(base[n]["bm25"]["R@1"], base[n]["dense"]["R@1"]) - 1e-9
+                         and per[n]["MRR@10"] >= max(base[n]["bm25"]["MRR@10"], base[n]["dense"]["MRR@10"]) - 1e-9
+                         for n in per)
+                mean = sum(m["MRR@10"] for m in per.values()) / len(per)
+                rows.append({"w_thai": w_thai, "w_latin": w_latin, "power": power, "ok": ok,
+                             "mean_MRR@10": mean,
+                             "slices": {n: [round(m["R@1"], 4), round(m["MRR@10"], 4)] for n, m in per.items()}})
+                log(f"  tune w_thai={w_thai} w_latin={w_latin} power={power}: mean MRR@10 {mean:.4f}"
+                    f"{' (hybrid >= both everywhere)' if ok else ''}")
+    pool = [r for r in rows if r["ok"]] or rows
+    best = max(pool, key=lambda r: r["mean_MRR@10"])
+    return {"rows": rows, "best": best, "single": {n: {k: base[n][k] for k in ("bm25", "dense")}
+                                                   for n in base}}
+
+
+def run_slices(cfg: Config, split: str, queries: tuple[str, ...] = QUERY_SETS,
+               sets: tuple[str, ...] = ("iapp", "tatoeba"), iapp_dir: Path | None = None,
+               tatoeba_dir: Path | None = None, limit: int = 0, tune: bool = False,
+               log: Callable[[str], None] = print) -> dict:
+    """Every slice of one split: ``dev`` (iapp valid, Tatoeba even lines) or ``test``
+    (iapp test, Tatoeba odd lines). The mixed slice exists for dev only."""
+    if split not in ("dev", "test"):
+        raise ValueError("split must be dev or test")
+    if tune and split != "dev":
+        raise ValueError("--tune is only allowed on the dev split (never tune on test)")
+    res: dict = {"split": split, "fusion": fusion_summary(cfg), "slices": {}}
+    kept: dict[str, Slice] = {}
+    if "iapp" in sets:
+        if not iapp_dir or not (iapp_dir / "data.zip").exists():
+            raise ValueError(f"no iapp-wiki-qa data at {iapp_dir} (expected data.zip)")
+        data = load_iapp(iapp_dir)
+        s = _build(cfg, cfg.home_path / "eval" / "iapp", iapp_docs(data), log)
+        isplit = "valid" if split == "dev" else "test"
+        for lang in queries:
+            if lang == "mixed" and split == "test":
+                continue
+            qs = iapp_queries(data, isplit, lang)[: limit or None]
+            name = f"iapp-{lang}-{isplit}"
+            res["slices"][name] = m = _slice_modes(s, qs, kept, name)
+            log(f"  iapp {lang} {isplit}: " + _brief(m))
+    if "tatoeba" in sets:
+        if not tatoeba_dir or not (tatoeba_dir / "tatoeba.tha-eng.tha").exists():
+            raise ValueError(f"no Tatoeba data at {tatoeba_dir} (expected tatoeba.tha-eng.tha/.eng)")
+        pairs = load_tatoeba(tatoeba_dir)
+        half = tatoeba_half(len(pairs), split)[: limit or None]
+        for name, side, other in (("en2th", 0, 1), ("th2en", 1, 0)):
+            docs = [Document(doc_id=f"tatoeba-{name}-{i}", title="", body=p[side], source="tatoeba")
+                    for i, p in enumerate(pairs)]
+            s = _build(cfg, cfg.home_path / "eval" / f"tatoeba-{name}", docs, log)
+            qs = [(pairs[i][other], f"tatoeba-{name}-{i}") for i in half]
+            res["slices"][f"tatoeba-{name}-{split}"] = m = _slice_modes(s, qs, kept, f"tatoeba-{name}-{split}")
+            log(f"  tatoeba {name} {split}: " + _brief(m))
+    if tune:
+        res["tuning"] = tune_adaptive(kept, log)
+    return res
+
+
+def fusion_summary(cfg: Config) -> dict:
+    out = {"method": cfg.fusion, "bm25_weight": cfg.bm25_weight}
+    if cfg.fusion == "adaptive":
+        out.update(asdict(DEFAULT_ADAPTIVE), w_thai=cfg.bm25_weight)
+    return out
+
+
+def _brief(m: dict) -> str:
+    return "  ".join(f"{mode} {v['R@1']:.3f}/{v['MRR@10']:.3f}" for mode, v in m.items())
+
+
+def format_slices(res: dict) -> str:
+    lines = [f"split {res['split']}; fusion {res['fusion']}",
+             f"{'slice':24} {'n':>4}  {'bm25 R@1/MRR':>13}  {'dense R@1/MRR':>13}  {'hybrid R@1/MRR':>14}"]
+    for name, m in res["slices"].items():
+        cells = "  ".join(f"{m[k]['R@1']:.3f} / {m[k]['MRR@10']:.3f}" for k in ("bm25", "dense", "hybrid"))
+        lines.append(f"{name:24} {m['hybrid']['n']:4}  {cells}")
     return "\n".join(lines)

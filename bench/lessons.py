@@ -17,12 +17,14 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from corpus.seeds import bundled_seeds
 from km_search.lessons.cards import LessonCard, extract_card
+from km_search.models import Document
 
 DEFAULT_LABELS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "lessons_labels.json"
+HELDOUT_DIR = Path(__file__).resolve().parents[1] / "km_search" / "data" / "heldout"
 VALUE_FIELDS = ("programmes", "agencies", "provinces", "figures")
 PHRASE_FIELDS = ("success_factors", "recommendations", "obstacles")
 ORDER = (*VALUE_FIELDS[:3], "success_factors", "figures", "people", "roles", "recommendations",
@@ -110,6 +112,64 @@ def load_labels(path: Path | str = DEFAULT_LABELS) -> dict:
 
 def evaluate_seeds(path: Path | str = DEFAULT_LABELS) -> dict[str, PR]:
     return evaluate([extract_card(d) for d in bundled_seeds()], load_labels(path))
+
+
+def heldout_documents(folder: Path = HELDOUT_DIR) -> list[Document]:
+    """The report-style documents written for evaluation only (never used to choose a
+    rule or constant); doc_id = file name."""
+    docs = []
+    for f in sorted(folder.glob("*.txt")):
+        body = f.read_text(encoding="utf-8")
+        title = body.split("\n", 1)[0].strip()
+        docs.append(Document(doc_id=f.name, title=title, body=body, url="", provinces=[]))
+    return docs
+
+
+def evaluate_heldout(roles: Any = None, folder: Path = HELDOUT_DIR) -> dict[str, PR]:
+    """Lesson fields on the held-out documents, plus their cases: ``cases`` scores the
+    case provinces a card splits into, ``case_factors`` the factor phrases found in the
+    right case's scoped card."""
+    labels = load_labels(folder / "labels.json")
+    total = {f: PR() for f in (*PHRASE_FIELDS, "cases", "case_factors")}
+    for doc in heldout_documents(folder):
+        card, label = extract_card(doc, roles), labels[doc.doc_id]
+        for f in PHRASE_FIELDS:
+            total[f].add(_phrases([i.text for i in card.items(f)], label.get(f, [])))
+        total["cases"].add(_values(card.cases(), label.get("cases", [])))
+        for prov, phrases in label.get("case_factors", {}).items():
+            items = [i.text for i in card.scoped(prov).success_factors] if prov in card.cases() else []
+            pr = _phrases(items, phrases)
+            total["case_factors"].add(PR(0, 0, pr.tp_r, pr.n_gold))
+    return total
+
+
+def run_roles(cfg: Any) -> dict:
+    """Per-role P/R of the role model on the held-out sentences; lesson fields on the
+    held-out documents (with the model, and headings/cues only); the seeds for reference."""
+    from km_search.lessons.roles import evaluate_held_out, role_model
+
+    model = role_model(cfg)
+    if model is None:
+        raise ValueError("the default model could not be loaded: the role model needs it")
+    pr = lambda res: {k: {"precision": v.precision, "recall": v.recall, "extracted": v.n_pred,  # noqa: E731
+                          "labelled": v.n_gold} for k, v in res.items()}
+    return {"held_out_sentences": evaluate_held_out(model),
+            "held_out_documents": pr(evaluate_heldout(model)),
+            "held_out_documents_no_model": pr(evaluate_heldout(None)),
+            "seeds_reference": pr(evaluate([extract_card(d, model) for d in bundled_seeds()], load_labels()))}
+
+
+def format_roles(res: dict) -> str:
+    f = lambda x: "  -  " if x is None else f"{x:.3f}"  # noqa: E731
+    out = ["held-out sentences (never trained on):", "| role | precision | recall | predicted | gold |",
+           "|---|---|---|---|---|"]
+    for role, r in res["held_out_sentences"].items():
+        out.append(f"| {role} | {r['precision']:.3f} | {r['recall']:.3f} | {r['predicted']} | {r['gold']} |")
+    for name in ("held_out_documents", "held_out_documents_no_model", "seeds_reference"):
+        out += ["", name + ":", "| field | precision | recall | extracted | labelled |", "|---|---|---|---|---|"]
+        for k, v in res[name].items():
+            out.append(f"| {k} | {f(v['precision'])} | {f(v['recall'])} | {v['extracted']} | {v['labelled']} |")
+    return "\n".join(out)
 
 
 def format_table(res: dict[str, PR]) -> str:

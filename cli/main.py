@@ -50,7 +50,7 @@ def _guard(fn):
     return wrapper
 
 
-def _print_json(items: list[dict]) -> None:
+def _print_json(items: list[dict] | dict) -> None:
     sys.stdout.write(json.dumps(items, ensure_ascii=False, indent=1) + "\n")
 
 
@@ -140,7 +140,11 @@ def search(query: str = typer.Argument(..., help="Question or keywords, Thai or 
                                        "('-' reads it from standard input)."),
            k: int = typer.Option(5, "-k", help="Number of results."),
            mode: str = typer.Option("hybrid", help="bm25 | dense | hybrid"),
-           as_json: bool = typer.Option(False, "--json", help="Print a JSON array of hits."),
+           as_json: bool = typer.Option(False, "--json", help="Print JSON: the query, what was "
+                                        "understood in it, and the hits."),
+           ignore_understood: Optional[list[str]] = typer.Option(
+               None, "--ignore", help="Drop an understood item, as kind:value (repeatable), "
+                                      "e.g. --ignore province:ขอนแก่น"),
            date_from: Optional[str] = typer.Option(None, help="ISO date, inclusive."),
            date_to: Optional[str] = typer.Option(None, help="ISO date, inclusive."),
            publisher: Optional[str] = typer.Option(None), province: Optional[str] = typer.Option(None),
@@ -152,12 +156,18 @@ def search(query: str = typer.Argument(..., help="Question or keywords, Thai or 
     if query == "-":
         query = sys.stdin.read(cfg.max_query_chars + 1)
     clean_query(query, cfg.max_query_chars)  # fail fast, before loading anything
+    from km_search.query.understand import plan
+
     s = Searcher(cfg)
-    hits = s.search(query, k=k, mode=mode,
-                    filters=Filters(date_from, date_to, publisher, province))
+    q = clean_query(query, cfg.max_query_chars)
+    qp = plan(q, ignore_understood or ())
+    hits = s.search(q, k=k, mode=mode,
+                    filters=Filters(date_from, date_to, publisher, province), plan=qp)
     if as_json:
-        _print_json([h.to_dict() for h in hits])
+        _print_json({"query": q, "understood": qp.understood, "hits": [h.to_dict() for h in hits]})
         return
+    for it in qp.items:
+        out.print(f"[dim]understood {it.kind} {it.mode}: {it.label} (\"{it.text}\")[/]", highlight=False)
     if not hits:
         out.print("no results")
     for h in hits:
@@ -172,6 +182,49 @@ def search(query: str = typer.Argument(..., help="Question or keywords, Thai or 
         if h.url:
             out.print(f"   [blue]{escape(h.url)}[/]")
         out.print("   " + snippet.replace("\n", " "), highlight=False)
+
+
+@app.command()
+@_guard
+def ask(question: str = typer.Argument(..., help="A question, Thai or English ('-' reads it from "
+                                       "standard input)."),
+        k: int = typer.Option(5, "-k", help="Passages to search (at least 4 are read)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the answer and citations as JSON."),
+        generate: Optional[bool] = typer.Option(None, "--generate/--extractive",
+                                                help="Use the llm_url endpoint (default: when set)."),
+        province: Optional[str] = typer.Option(None), publisher: Optional[str] = typer.Option(None),
+        home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
+    """Answer a question with cited sentences: the same answer as POST /chat."""
+    from km_search.answer import ask as ask_, passage_link
+    from km_search.search import Filters, Searcher, clean_query
+
+    cfg = load_config(home=str(home) if home else None)
+    if question == "-":
+        question = sys.stdin.read(cfg.max_query_chars + 1)
+    question = clean_query(question, cfg.max_query_chars)
+    from km_search.lessons import LessonStore
+
+    from km_search.query.understand import plan
+
+    searcher = Searcher(cfg)
+    with LessonStore.for_config(cfg, sync=True, embedder=searcher.embedder) as st:
+        ans, _ = ask_(searcher, question, k=k, filters=Filters(None, None, publisher, province),
+                      generate=generate, cards=st.get, plan=plan(question, ()))
+    cites = [{"n": i, "doc_id": h.doc_id, "chunk_id": h.chunk_id, "title": h.title, "url": h.url,
+              "link": passage_link(h)} for i, h in enumerate(ans.cited, 1)]
+    if as_json:
+        sys.stdout.write(json.dumps({"question": question, "answer": ans.text, "found": ans.found,
+                                     "mode": ans.mode, "note": ans.note, "citations": cites},
+                                    ensure_ascii=False, indent=1) + "\n")
+        return
+    from rich.markup import escape
+
+    out.print(escape(ans.text), highlight=False)
+    if ans.note:
+        err.print(f"[yellow]note:[/] {escape(ans.note)}")
+    for c in cites:
+        mark = escape(f"[{c['n']}]")
+        out.print(f"  {mark} {escape(c['title'])}  [dim]{escape(c['link'])}[/]", highlight=False)
 
 
 @app.command()
@@ -202,6 +255,12 @@ def info(verify: bool = typer.Option(False, help="Also check every index file's 
               f"built {man['created_at']}")
 
 
+def _eval_out(table: str, res: dict, as_json: Optional[Path]) -> None:
+    out.print(table, highlight=False)
+    if as_json:
+        as_json.write_text(json.dumps(res, ensure_ascii=False, indent=1))
+
+
 @app.command("eval")
 @_guard
 def eval_cmd(data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help="iapp-wiki-qa folder."),
@@ -214,12 +273,43 @@ def eval_cmd(data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help
              judgements: Optional[Path] = typer.Option(
                  None, help="Instead: score the live index against relevance judgements (JSONL, "
                             "e.g. GET /feedback/judgements.jsonl from `km-search serve`)."),
+             answers: bool = typer.Option(False, "--answers", help="Instead: answer quality (gold "
+                                          "sentence, right entity) and the no-answer gate on a second corpus."),
+             roles: bool = typer.Option(False, "--roles", help="Instead: sentence roles and lesson cards on "
+                                        "the held-out sentences and documents."),
              as_json: Optional[Path] = typer.Option(None, "--json", help="Write results as JSON here."),
+             sets: Optional[str] = typer.Option(
+                 None, "--set", help="Instead: the query-language slices, on 'iapp', 'tatoeba' or "
+                                     "'iapp,tatoeba' (split dev = iapp valid + Tatoeba even lines, "
+                                     "test = iapp test + Tatoeba odd lines)."),
+             queries: str = typer.Option("th,en,mixed", help="With --set iapp: question languages "
+                                         "(th, en = our English versions, mixed = Thai with an "
+                                         "English key term)."),
+             tatoeba: Path = typer.Option(Path("../shared/data/tatoeba-tha-eng"), help="Tatoeba folder."),
              home: Optional[Path] = typer.Option(None, help="Data directory (for the model cache).")) -> None:
     """Passage-retrieval benchmark: R@1/5/10 and MRR@10 for bm25, dense and hybrid."""
     from bench import evaluate
 
     cfg = load_config(home=str(home) if home else None)
+    if answers or roles:
+        from bench import answers as A, lessons as L
+
+        res = (A.run(cfg, data, log=lambda m: err.print(m, highlight=False)) if answers
+               else L.run_roles(cfg))
+        out.print(A.format_table(res) if answers else L.format_roles(res), highlight=False)
+        if as_json:
+            as_json.write_text(json.dumps(res, ensure_ascii=False, indent=1))
+        return
+    if sets:
+        try:
+            res = evaluate.run_slices(
+                cfg, {"valid": "dev"}.get(split, split),
+                queries=tuple(q.strip() for q in queries.split(",") if q.strip()),
+                sets=tuple(x.strip() for x in sets.split(",") if x.strip()), iapp_dir=data,
+                tatoeba_dir=tatoeba, limit=limit, tune=tune, log=lambda m: err.print(m, highlight=False))
+        except ValueError as e:
+            _fail(str(e))
+        return _eval_out(evaluate.format_slices(res), res, as_json)
     if judgements:
         if not judgements.exists():
             _fail(f"no such judgements file: {judgements}")
@@ -227,10 +317,7 @@ def eval_cmd(data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help
             res = evaluate.run_judgements(cfg, judgements, log=lambda m: err.print(m, highlight=False))
         except ValueError as e:
             _fail(str(e))
-        out.print(evaluate.format_table(res), highlight=False)
-        if as_json:
-            as_json.write_text(json.dumps(res, ensure_ascii=False, indent=1))
-        return
+        return _eval_out(evaluate.format_table(res), res, as_json)
     res = evaluate.run(cfg, data, split=split, limit=limit, tune=tune, english=english,
                        log=lambda m: err.print(m, highlight=False))
     out.print(evaluate.format_table(res))

@@ -16,6 +16,7 @@ from typing import Iterator
 
 from km_search.models import Document, doc_id_for
 from km_search.thai import find_date, normalize
+from km_search.thai.pdfrepair import repair_thai_pdf_text
 from km_search.thai.provinces import provinces_in
 
 from .clean import clean_text
@@ -104,11 +105,13 @@ def file_document(path: Path) -> Document:
         title, text = _html(path)
     elif suffix == ".pdf":
         title, text = _pdf(path)
+        title = repair_thai_pdf_text(title)
     elif suffix == ".docx":
         title, text = _docx(path)
     else:
         text = _read_text(path)
-    text = normalize(text)
+    raw = text
+    text = normalize(repair_thai_pdf_text(text) if suffix == ".pdf" else text)
     if not _WORDLIKE.search(text) and not _WORDLIKE.search(title):
         raise IngestError("empty document: no text (only blanks or control characters such as NUL)")
     if not title.strip():
@@ -123,7 +126,8 @@ def file_document(path: Path) -> Document:
     return Document(doc_id=doc_id_for(url), title=title, body=body, url=url,
                     provinces=provinces_in(body), published=date[0] if date else None,
                     published_raw=date[1] if date else "", source="file",
-                    metadata={"path": str(path.resolve())})
+                    metadata={"path": str(path.resolve()),
+                              **({"raw_text": raw} if text != normalize(raw) else {})})
 
 
 _JSONL_KEYS = {"title", "text", "body", "url", "published", "publisher", "provinces", "id", "doc_id"}

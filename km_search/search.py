@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -18,13 +19,17 @@ from km_search import passages as P
 from km_search.embed import Embedder, get_embedder
 from km_search.models import Hit
 from km_search.overview import Overview, collection_overview
+from km_search.query.stopwords import is_stop
 from km_search.retrieval.backend import EMPTY, get_backend
 from km_search.retrieval.filters import Filter
-from km_search.retrieval.fusion import fuse
+from km_search.retrieval.fusion import DEFAULT_ADAPTIVE, Adaptive, Evidence, fuse, latin_share
 from km_search.retrieval.snippet import make_snippet
 from km_search.settings import Config
 from km_search.thai import normalize, tokenize
 from km_search.thai.glossary import expand_english
+
+if TYPE_CHECKING:  # understand -> lessons.facets -> lessons -> search: a cycle at run time
+    from km_search.query.understand import QueryPlan
 
 MODES = ("bm25", "dense", "hybrid")
 
@@ -45,10 +50,15 @@ def clean_query(query: str, max_chars: int) -> str:
     return q
 
 
-def query_tokens(query: str) -> list[str]:
-    """BM25/highlight tokens of a cleaned query, with Thai terms for English words."""
+def query_tokens(query: str, expand: tuple[str, ...] | None = None) -> list[str]:
+    """BM25/highlight tokens of a cleaned query, with Thai terms for English words.
+
+    English function words are dropped (they match English boilerplate in Thai pages);
+    a query made only of them keeps them, so it still finds something."""
     tokens = tokenize(query, normalized=True)
-    extra = expand_english(query)  # Thai names/terms for English words, BM25 only
+    content = [t for t in tokens if not is_stop(t)]
+    tokens = content or tokens
+    extra = expand_english(query, expand)  # Thai names/terms for English words, BM25 only
     if extra:
         tokens += [t for t in tokenize(extra, normalized=True) if t not in tokens]
     return tokens
@@ -73,6 +83,18 @@ class Filters:
                  ("publisher", "contains", self.publisher), ("province", "has", self.province),
                  ("source", "eq", self.source)]
         return Filter.of(*[c for c in conds if c[2]])
+
+
+@dataclass
+class Probe:
+    """One query's candidates per retriever, before fusion (kept so evaluation can
+    replay fusion settings without searching again)."""
+
+    bm25: tuple[np.ndarray, np.ndarray]
+    dense: tuple[np.ndarray, np.ndarray]
+    evidence: Evidence | None
+    tokens: list[str]
+    mode: str
 
 
 class Searcher:
@@ -150,42 +172,85 @@ class Searcher:
         return emb
 
     # -- searching -----------------------------------------------------------
-    def retrieve(self, query: str, mode: str = "hybrid", depth: int | None = None,
-                 filters: Filters | None = None) -> tuple[list[tuple[int, float]], dict, list[str]]:
-        """Ranked (pid, score) for a cleaned query, per-retriever scores, query tokens."""
+    def probe(self, query: str, mode: str = "hybrid", depth: int | None = None,
+              filters: Filters | None = None, boost: list[str] | None = None) -> "Probe":
+        """Each retriever's candidates for a cleaned query, and the lexical evidence.
+        ``boost``: extra BM25 terms (canonical forms of what the query names)."""
         if mode not in MODES:
             raise QueryError(f"unknown mode '{mode}': choose one of {', '.join(MODES)}")
         depth = depth or self.cfg.candidates
         where = filters.expression() if filters and filters.active() else None
-        tokens = query_tokens(query)
-        parts: dict[str, dict[int, float]] = {}
+        tokens = query_tokens(query, self.expand)
+        for term in boost or ():
+            tokens += [t for t in tokenize(term, normalized=False) if t not in tokens]
         b = d = EMPTY
         if mode in ("bm25", "hybrid"):
             b = self.lexical.search(tokens, depth, where)
-            parts["bm25"] = dict(zip(b[0].tolist(), b[1].tolist()))
         # (Embedding the query on a second thread while BM25 scores was tried: no gain on
         # 2 cores, where ONNX Runtime already uses both; 100k bench p50 7.2 vs 7.1 ms.)
         if mode in ("dense", "hybrid"):
             qv = self.embedder.encode_queries([query])[0]
             d = self.vectors.search(qv, depth, where)
-            parts["dense"] = dict(zip(d[0].tolist(), d[1].tolist()))
-        if mode == "bm25":
-            ranked = list(zip(b[0].tolist(), b[1].tolist()))
-        elif mode == "dense":
-            ranked = list(zip(d[0].tolist(), d[1].tolist()))
-        else:
-            ranked = fuse(b, d, self.cfg.fusion, self.cfg.bm25_weight)
-        return ranked, parts, tokens
+        ev = None
+        if mode == "hybrid":
+            cover = getattr(self.lexical, "coverage", None)  # absent (milvus): neutral 1
+            cov = cover(tokens, b[0]) if cover else np.ones(len(b[0]), np.float32)
+            ev = Evidence(cov, latin_share(query))
+        return Probe(b, d, ev, tokens, mode)
+
+    def fuse(self, pr: "Probe", params: Adaptive | None = None) -> list[tuple[int, float]]:
+        if pr.mode == "bm25":
+            return list(zip(pr.bm25[0].tolist(), pr.bm25[1].tolist()))
+        if pr.mode == "dense":
+            return list(zip(pr.dense[0].tolist(), pr.dense[1].tolist()))
+        return fuse(pr.bm25, pr.dense, self.cfg.fusion, self.cfg.bm25_weight, pr.evidence,
+                    params or self.fusion_params)
+
+    @property
+    def expand(self) -> tuple[str, ...]:
+        return tuple(x.strip() for x in (self.cfg.expand or "").split(",") if x.strip())
+
+    @property
+    def fusion_params(self) -> Adaptive:
+        return replace(DEFAULT_ADAPTIVE, w_thai=self.cfg.bm25_weight)
+
+    def retrieve(self, query: str, mode: str = "hybrid", depth: int | None = None,
+                 filters: Filters | None = None, boost: list[str] | None = None
+                 ) -> tuple[list[tuple[int, float]], dict, list[str]]:
+        """Ranked (pid, score) for a cleaned query, per-retriever scores, query tokens."""
+        pr = self.probe(query, mode, depth, filters, boost)
+        parts: dict[str, dict[int, float]] = {}
+        if mode in ("bm25", "hybrid"):
+            parts["bm25"] = dict(zip(pr.bm25[0].tolist(), pr.bm25[1].tolist()))
+        if mode in ("dense", "hybrid"):
+            parts["dense"] = dict(zip(pr.dense[0].tolist(), pr.dense[1].tolist()))
+        return self.fuse(pr), parts, pr.tokens
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid",
-               filters: Filters | None = None, max_per_doc: int | None = None) -> list[Hit]:
+               filters: Filters | None = None, max_per_doc: int | None = None,
+               plan: "QueryPlan | None" = None) -> list[Hit]:
+        """Top-k hits. With a ``plan`` (km_search.query.understand.plan) its filters join
+        ``filters`` and its boost terms join the BM25 query; if its filters leave no hit,
+        they are demoted to boosts (the plan says so) and the search runs again."""
         q = clean_query(query, self.cfg.max_query_chars)
         if not 1 <= k <= 1000:
             raise QueryError("k must be between 1 and 1000")
+        f = filters
+        if plan is not None and (plan.province or plan.date_from):
+            f = Filters(**{**vars(filters or Filters())})
+            f.province = f.province or plan.province
+            if plan.date_from and not (f.date_from or f.date_to):
+                f.date_from, f.date_to = plan.date_from, plan.date_to
+        boost = plan.boost_terms if plan is not None else None
         with self._lock:
-            ranked, parts, tokens = self.retrieve(q, mode, max(self.cfg.candidates, 3 * k), filters)
-            return self._hits(ranked, parts, set(tokens), k,
-                              max_per_doc or self.cfg.max_per_doc)
+            ranked, parts, tokens = self.retrieve(q, mode, max(self.cfg.candidates, 3 * k), f, boost)
+            hits = self._hits(ranked, parts, set(tokens), k, max_per_doc or self.cfg.max_per_doc)
+            if not hits and f is not filters:
+                plan.demote_filters()
+                ranked, parts, tokens = self.retrieve(q, mode, max(self.cfg.candidates, 3 * k),
+                                                      filters, plan.boost_terms)
+                hits = self._hits(ranked, parts, set(tokens), k, max_per_doc or self.cfg.max_per_doc)
+            return hits
 
     def _hits(self, ranked, parts, qtokens: set[str], k: int, max_per_doc: int) -> list[Hit]:
         hits: list[Hit] = []

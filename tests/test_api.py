@@ -193,7 +193,8 @@ def test_export_markdown_and_docx_with_citations(client):
     paras = docx.Document(io.BytesIO(dx.content)).paragraphs
     text = "\n".join(p.text for p in paras)
     assert "ขอนแก่นศึกษา" in text and "[1]" in text and KK in text
-    _assert_docx_results(paras, body["results"], "http://testserver/")
+    from api.routes import public_url
+    _assert_docx_results(paras, body["results"], public_url(client.app.state.service.cfg))
 
 
 def _assert_docx_results(paras, results: list[dict], base: str) -> None:
@@ -255,6 +256,7 @@ def test_generative_mode_through_a_local_stub_and_fallback(api_home, embedder):
             "mode"] == "extractive"
     finally:
         srv.shutdown()
+        srv.server_close()  # the port now refuses connections: the fallback is immediate
     down = c.post("/chat", json={"question": "success factors for Khon Kaen Study"}).json()
     assert down["mode"] == "extractive" and down["found"] and "unavailable" in down["note"]
 
@@ -377,7 +379,11 @@ def test_lessons_endpoints_and_search_facets(client):
     assert facets["province"]["ขอนแก่น"] >= 1 and "2565" in facets["fiscal_year"]
     r = client.get("/lessons", params={"province": "พังงา"})
     assert r.status_code == 200 and r.json()["lessons"][0]["doc_id"] == "6fcee9b62a8409b7"
+    assert r.json()["lessons"][0]["ref"] == "6fcee9b62a8409b7#พังงา"
+    rows = [x["ref"] for x in client.get("/lessons").json()["lessons"]]  # one row per case
+    assert {"6fcee9b62a8409b7#ขอนแก่น", "6fcee9b62a8409b7#พังงา"} <= set(rows)
     card = client.get("/lessons/6fcee9b62a8409b7").json()
+    assert [c["ref"] for c in card["cases"]] == ["6fcee9b62a8409b7#ขอนแก่น", "6fcee9b62a8409b7#พังงา"]
     assert any("ขอนแก่นศึกษา" in p["text"] for p in card["programmes"])
     assert all(c["doc_id"] == "6fcee9b62a8409b7" for f in card["success_factors"] for c in f["citations"])
     sim = client.get("/lessons/6fcee9b62a8409b7/similar", params={"k": 2}).json()

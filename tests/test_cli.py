@@ -21,7 +21,7 @@ def test_search_json_english_and_thai_rank_khon_kaen_study_first(cli_env):
     for q in ("success factors for Khon Kaen Study", "ปัจจัยความสำเร็จ ขอนแก่นศึกษา"):
         r = km(cli_env, "search", q, "--json", "-k", "3")
         assert r.returncode == 0, r.stderr
-        hits = json.loads(r.stdout)
+        hits = json.loads(r.stdout)["hits"]
         assert len(hits) == 3
         for key in ("doc_id", "title", "url", "published", "publisher", "text", "score", "snippet"):
             assert key in hits[0]
@@ -94,9 +94,9 @@ def test_add_files_then_search_them(work_home, cli_env, tmp_path):
     assert "2 new" in r.stdout and "2 errors" in r.stdout
     assert "rubbish.pdf" in r.stderr and "notes.jsonl:2" in r.stderr
     r = km(env, "search", "durian soil moisture sensors", "--json", "-k", "1", "--mode", "bm25")
-    assert json.loads(r.stdout)[0]["title"] == "Smart farming pilot"
+    assert json.loads(r.stdout)["hits"][0]["title"] == "Smart farming pilot"
     r = km(env, "search", "ธนาคารปูม้า", "--json", "-k", "1")
-    hit = json.loads(r.stdout)[0]
+    hit = json.loads(r.stdout)["hits"][0]
     assert hit["publisher"] == "กรมประมง" and hit["published"] == "2023-03-15"
     assert hit["url"] == "https://example.go.th/crab"
     r = km(env, "add", str(tmp_path / "nope"))
@@ -147,7 +147,7 @@ def test_index_command_plain_up_to_date_and_rebuild(fake_seed_home, fake_cli_env
     assert f"now 5 documents, {n} passages (full build" in r.stdout
     assert indexdir.live_build(home) != first and not first.exists()
     r = km(env, "search", "ปัจจัยความสำเร็จ ขอนแก่นศึกษา", "--json", "-k", "1")
-    assert r.returncode == 0 and json.loads(r.stdout)[0]["doc_id"] == KK
+    assert r.returncode == 0 and json.loads(r.stdout)["hits"][0]["doc_id"] == KK
     r = km(dict(env, KM_SEARCH_HOME=str(tmp_path / "other")), "index", "--no-seeds")
     assert r.returncode == 2 and "no documents" in r.stderr and "km-search add" in r.stderr
     assert "Traceback" not in r.stderr  # an empty store is a clear error (it was a bm25s crash)

@@ -10,6 +10,7 @@ from km_search.lessons import LessonStore, compare, extract_card, facets as F
 from bench.lessons import load_labels, score_card
 
 KK_PN = "6fcee9b62a8409b7"
+ROOT_TMP = __import__("pathlib").Path(__import__("tempfile").gettempdir()) / "km-search-test-roles"
 SEED_IDS = [KK_PN, "060103db4d9e3160", "d7880ede011fff30", "c548de22d8cc4494", "7b7b360df6402293"]
 
 
@@ -20,7 +21,19 @@ def seeds():
 
 @pytest.fixture(scope="module")
 def cards(seeds):
-    return {i: extract_card(d) for i, d in seeds.items()}
+    """Cards without the role model (headings, cue phrases, patterns): fast, and what the
+    pattern fields below are about."""
+    return {i: extract_card(d, roles=None) for i, d in seeds.items()}
+
+
+@pytest.fixture(scope="module")
+def roles():
+    from km_search.lessons.roles import role_model
+    from tests.conftest import make_config
+
+    model = role_model(make_config(ROOT_TMP))
+    assert model is not None, "the default model is needed for the role model"
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +43,7 @@ def labels():
 
 @pytest.fixture
 def store(tmp_path, seeds):
-    s = LessonStore(tmp_path / "lessons.db")
+    s = LessonStore(tmp_path / "lessons.db", roles=None)
     s.sync(seeds.values())
     yield s
     s.close()
@@ -47,12 +60,13 @@ def _citations_ok(card, doc):
 
 
 @pytest.mark.parametrize("doc_id", SEED_IDS)
-def test_seed_card_matches_labels(doc_id, cards, seeds, labels):
+def test_seed_card_pattern_fields(doc_id, cards, seeds, labels):
+    """Pattern fields (programmes, provinces, agencies, figures, people) on the seeds: a
+    regression floor. The seeds' labels were written by the rules' author, so the lesson
+    roles are measured on the held-out documents instead (test_heldout_*)."""
     card, label = cards[doc_id], labels[doc_id]
     _citations_ok(card, seeds[doc_id])
     s = score_card(card, label)
-    # success factors: most labelled key phrases appear in cited factor sentences, few junk items
-    assert s["success_factors"].recall >= 0.8 and s["success_factors"].precision >= 0.75
     if label["programmes"]:
         assert s["programmes"].recall >= 0.5 and s["programmes"].precision >= 0.75
     if label["provinces"]:
@@ -61,6 +75,126 @@ def test_seed_card_matches_labels(doc_id, cards, seeds, labels):
     if label["figures"]:
         assert s["figures"].recall == 1.0
     assert s["people"].recall >= 0.75 and s["roles"].recall >= 0.6
+
+
+# -- report structure: headings and lists (no model needed) ----------------------------------
+REPORT = """รายงานสรุปบทเรียน โครงการตลาดชุมชนออนไลน์ อำเภอตัวอย่าง
+
+ความเป็นมา
+อำเภอจัดทำตลาดออนไลน์ให้ผู้ผลิตในชุมชนตั้งแต่ปี ๒๕๖๕
+
+ปัจจัยที่ส่งผลต่อความสำเร็จ
+๑. พัฒนาการอำเภอลงมือสอนถ่ายภาพสินค้าด้วยตนเอง
+๒. กลุ่มแม่บ้านแบ่งหน้าที่กันตอบลูกค้าและแพ็กของ
+
+ปัญหาและอุปสรรค
+- ค่าขนส่งสูงเมื่อเทียบกับราคาสินค้า
+- สมาชิกสูงอายุใช้โทรศัพท์ไม่คล่อง
+- สินค้าบางชนิดเก็บได้ไม่นาน
+• ช่วงฝนตกหนักไปรษณีย์ปิดบ่อย
+– เงินทุนหมุนเวียนของกลุ่มมีน้อย
+1) ยอดสั่งซื้อไม่สม่ำเสมอ
+2) ไม่มีผู้ดูแลเพจในวันหยุด
+3) ภาพสินค้าไม่ชัดในช่วงแรก
+
+ข้อเสนอแนะ: ควรรวมการขนส่งหลายกลุ่มเพื่อลดค่าส่ง
+"""
+
+
+def _doc(body, doc_id="report"):
+    from km_search.models import Document
+    return Document(doc_id=doc_id, title=body.split("\n", 1)[0], body=body, url="", provinces=[])
+
+
+def test_items_under_role_headings_inherit_the_role():
+    """Every bullet under "ปัญหาและอุปสรรค" is an obstacle (8 of them, in four list styles),
+    Thai-numbered items under a factor heading are factors, and "ข้อเสนอแนะ: …" on one line
+    is a recommendation; the context paragraph is none of these."""
+    card = extract_card(_doc(REPORT), roles=None)
+    obstacles = [i.text for i in card.obstacles]
+    assert len(obstacles) == 8 and obstacles[0] == "ค่าขนส่งสูงเมื่อเทียบกับราคาสินค้า"
+    assert obstacles[-1] == "ภาพสินค้าไม่ชัดในช่วงแรก"
+    assert [i.text for i in card.success_factors] == [
+        "พัฒนาการอำเภอลงมือสอนถ่ายภาพสินค้าด้วยตนเอง", "กลุ่มแม่บ้านแบ่งหน้าที่กันตอบลูกค้าและแพ็กของ"]
+    assert [i.text for i in card.recommendations] == ["ควรรวมการขนส่งหลายกลุ่มเพื่อลดค่าส่ง"]
+    for name in ("success_factors", "obstacles", "recommendations"):
+        for it in card.items(name):  # each item cites exactly its own text
+            c = it.citations[0]
+            assert REPORT[c.start:c.end] == it.text
+    assert not any("ตลาดออนไลน์" in i.text for f in ("success_factors", "obstacles") for i in card.items(f))
+
+
+def test_heading_detection():
+    from km_search.lessons.structure import heading_role
+
+    assert heading_role("ปัจจัยแห่งความสำเร็จ") == "success_factor"
+    assert heading_role("3. ปัจจัยที่ส่งผลต่อความสำเร็จ :") == "success_factor"
+    assert heading_role("๔. ปัญหาและอุปสรรค") == "obstacle"
+    assert heading_role("ข้อเสนอแนะ") == "recommendation"
+    assert heading_role("บทเรียนที่ได้รับ") == "lesson" and heading_role("Lessons learned") == "lesson"
+    assert heading_role("Challenges") == "obstacle" and heading_role("Recommendations") == "recommendation"
+    assert heading_role("ปัญหาความยากจนของประชาชนในพื้นที่ห่างไกลที่ต้องแก้ไขโดยเร่งด่วนด้วยการบูรณาการหลายหน่วยงานร่วมกันอย่างต่อเนื่อง") is None
+
+
+# -- the role model, measured on data it was not trained on ---------------------------------
+@pytest.mark.slow
+def test_role_model_on_held_out_sentences(roles):
+    """The held-out fifth of the labelled sentences (never trained on)."""
+    from km_search.lessons.roles import evaluate_held_out
+
+    res = evaluate_held_out(roles)
+    sf = res["success_factor"]
+    assert sf["gold"] >= 20 and sf["precision"] >= 0.8 and sf["recall"] >= 0.8
+    for role in ("obstacle", "recommendation"):
+        assert res[role]["precision"] >= 0.75 and res[role]["recall"] >= 0.75, role
+
+
+@pytest.mark.slow
+def test_lesson_cards_on_held_out_documents(roles):
+    """Documents written in the style of real reports, labelled before the rules were run
+    on them: factors, obstacles and recommendations, and the two-case document."""
+    from bench.lessons import evaluate_heldout
+
+    res = evaluate_heldout(roles)
+    sf = res["success_factors"]
+    assert sf.precision >= 0.7 and sf.recall >= 0.7
+    assert res["recommendations"].precision >= 0.7 and res["recommendations"].recall >= 0.7
+    assert res["obstacles"].precision >= 0.5 and res["obstacles"].recall >= 0.7
+    assert res["cases"].precision == 1.0 and res["cases"].recall == 1.0
+
+
+@pytest.mark.slow
+def test_paraphrased_factors_without_cue_words(roles):
+    """Phrasings no cue list names: the model files them by role. (The factor sentence
+    scores .61, under the card's P_MIN of .7 chosen on the seeds, so a card outside a
+    factor heading would miss it: the threshold trades recall for precision on news prose.)"""
+    factor = "งานนี้เดินหน้าได้ก็เพราะปลัดอำเภอออกไปนั่งคุยกับชาวบ้านทุกเย็นจนได้ใจคนในพื้นที่"
+    assert roles.predict([factor])[0][0] == "success_factor"
+    body = ("รายงานผลการดำเนินงาน\n\n"
+            "สิ่งที่ทีมงานยอมรับว่าติดขัดมากที่สุดคือระเบียบการจัดซื้อที่ใช้เวลาหลายเดือน\n\n"
+            "คราวหน้าหน่วยงานที่จะทำแบบนี้ควรคุยกับฝ่ายพัสดุตั้งแต่วันแรก\n\n"
+            "ปัจจัยแห่งความสำเร็จ\n- " + factor + "\n")
+    card = extract_card(_doc(body), roles=roles)
+    assert [i.text for i in card.success_factors] == [factor]
+    assert any("ระเบียบการจัดซื้อ" in i.text for i in card.obstacles)
+    assert any("ฝ่ายพัสดุ" in i.text for i in card.recommendations)
+
+
+@pytest.mark.slow
+def test_two_case_document_compares_its_cases(roles, tmp_path):
+    """One document reporting two provinces yields two cases, each with its own factor,
+    and the comparison handout puts them side by side."""
+    from bench.lessons import heldout_documents
+
+    doc = next(d for d in heldout_documents() if d.doc_id == "h2_two_provinces.txt")
+    card = extract_card(doc, roles=roles)
+    assert card.cases() == ["สุโขทัย", "สตูล"]
+    satun = card.scoped("สตูล")
+    assert any("ผู้นำศาสนา" in i.text for i in satun.success_factors)
+    assert not any("โรงเรียน" in i.text and "สุโขทัย" in i.text for i in satun.success_factors)
+    md = compare.to_markdown([card.scoped("สุโขทัย"), satun])
+    header = next(line for line in md.splitlines() if line.startswith("| หัวข้อ"))
+    assert "สุโขทัย" in header and "สตูล" in header
 
 
 def test_khon_kaen_phang_nga_case_names(cards):

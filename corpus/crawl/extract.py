@@ -38,7 +38,8 @@ from km_search.thai import normalize
 from . import dates
 from .chrome import DEFAULT_REMOVE, KEEP_INSIDE, RELATED_HEADINGS
 from .config import Source
-from .pdfrepair import repair_thai_pdf_text
+from km_search.thai.pdfrepair import repair_thai_pdf_text
+
 from .urls import absolute, canonical
 
 _ALIASES = {"windows-874": "cp874", "x-windows-874": "cp874", "tis-620": "cp874",

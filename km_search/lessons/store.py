@@ -16,6 +16,7 @@ from km_search.sqlite import connect
 
 from . import facets as F
 from .cards import EXTRACTOR_VERSION, LessonCard, extract_card
+from .roles import role_model
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS lessons (
@@ -33,14 +34,18 @@ def lessons_path(cfg: Any) -> Path:
 
 
 class LessonStore:
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, roles: Any = None):
+        """``roles``: the sentence-role model cards are extracted with (None: headings
+        and cue phrases only; :meth:`for_config` passes the home's model)."""
         self.path = Path(path)
+        self.roles = roles
         self.db = connect(self.path, SCHEMA)
 
     @classmethod
-    def for_config(cls, cfg: Any, sync: bool = True) -> "LessonStore":
-        """The home's lesson store, brought up to date with corpus.db when ``sync``."""
-        store = cls(lessons_path(cfg))
+    def for_config(cls, cfg: Any, sync: bool = True, embedder: Any = None) -> "LessonStore":
+        """The home's lesson store, brought up to date with corpus.db when ``sync``
+        (``embedder``: an already loaded default model, for the role model)."""
+        store = cls(lessons_path(cfg), roles=role_model(cfg, embedder) if sync else None)
         if sync and Path(cfg.corpus_db).exists():
             store.sync_corpus(cfg.corpus_db)
         return store
@@ -66,7 +71,7 @@ class LessonStore:
                 if have.get(doc.doc_id) == (doc.hash, EXTRACTOR_VERSION):
                     stats["unchanged"] += 1
                     continue
-                self._put(extract_card(doc))
+                self._put(extract_card(doc, self.roles))
                 stats["updated" if doc.doc_id in have else "added"] += 1
             if prune:
                 for doc_id in set(have) - seen:

@@ -45,6 +45,11 @@ class LexicalIndex(Protocol):
     def search(self, tokens: list[str], k: int, where: Filter | None = None) -> Ranked:
         """Top-k pids by BM25 for one tokenised query."""
 
+    def coverage(self, tokens: list[str], ids: np.ndarray) -> np.ndarray:
+        """Per passage in ``ids``: the share of the query's idf mass it contains (words
+        the corpus lacks count at full idf); adaptive fusion weighs BM25 by it. Optional:
+        a backend without it (milvus, which keeps no document frequencies) counts as 1."""
+
     def count(self) -> int: ...
 
     def save(self, folder: Path) -> None:

@@ -13,7 +13,7 @@ import bm25s
 import numpy as np
 import scipy.sparse as sp
 
-from .bm25_topk import column_max, top_k
+from .bm25_topk import _lookup, column_max, top_k
 
 
 class BM25Index:
@@ -57,6 +57,40 @@ class BM25Index:
         top, scores = top_k(*self._csc, self.colmax,
                             len(self.pids), ids, min(k, len(self.pids)), allowed)
         return self.pids[top], scores
+
+    def idf(self, query_tokens: list[str]) -> dict[str, float]:
+        """Lucene idf of each distinct query token; a word the corpus lacks gets the idf of
+        df = 0 (the most a word can weigh), so it counts in what the query asks for."""
+        n = len(self.pids)
+        indptr = self._csc[2]
+        out: dict[str, float] = {}
+        for t in dict.fromkeys(query_tokens):
+            i = self.retriever.vocab_dict.get(t)
+            df = int(indptr[i + 1] - indptr[i]) if i is not None and i + 1 < len(indptr) else 0
+            out[t] = float(np.log1p((n - df + 0.5) / (df + 0.5)))
+        return out
+
+    def coverage(self, query_tokens: list[str], pids: np.ndarray) -> np.ndarray:
+        """For each passage in ``pids``: the share of the query's idf mass (distinct
+        tokens) that it contains. 1 = every query word occurs in it."""
+        idf = self.idf(query_tokens)
+        total = sum(idf.values())
+        if not len(pids) or total <= 0:
+            return np.zeros(len(pids), dtype=np.float32)
+        pos = self._positions(pids)
+        data, indices, indptr = self._csc
+        got = np.zeros(len(pids), dtype=np.float64)
+        for t, w in idf.items():
+            i = self.retriever.vocab_dict.get(t)
+            if i is None or i + 1 >= len(indptr):
+                continue
+            got += w * (_lookup(indices, data, int(indptr[i]), int(indptr[i + 1]), pos) > 0)
+        return (got / total).astype(np.float32)
+
+    def _positions(self, pids: np.ndarray) -> np.ndarray:
+        if self._pos is None:
+            self._pos = {int(p): i for i, p in enumerate(self.pids)}
+        return np.asarray([self._pos[int(p)] for p in pids], dtype=np.int64)
 
     def position_mask(self, pids: set[int]) -> np.ndarray:
         if self._pos is None:

@@ -35,6 +35,9 @@ class Bm25sLexical:
             mask = np.isin(self.index.pids, _resolve(self._resolve, where))
         return self.index.search(tokens, k, mask)
 
+    def coverage(self, tokens: list[str], ids: np.ndarray) -> np.ndarray:
+        return self.index.coverage(tokens, ids)
+
     def count(self) -> int:
         return len(self.index)
 

@@ -80,15 +80,20 @@ TERMS_EN = {
     "obstacles": "ปัญหาอุปสรรค", "recommendations": "ข้อเสนอแนะ", "results": "ผลการดำเนินงาน",
 }
 
+FAMILIES = {"terms": TERMS_EN, "agencies": AGENCIES_EN, "provinces": PROVINCES_EN}
 GLOSSARY = {**TERMS_EN, **AGENCIES_EN, **PROVINCES_EN}
 _RX = re.compile(r"(?<![a-z])(" + "|".join(
     re.escape(k) for k in sorted(GLOSSARY, key=len, reverse=True)) + r")(?![a-z])")
 _LATIN = re.compile(r"[A-Za-z]")
 
 
-def expand_english(query: str) -> str:
-    """Thai equivalents of the glossary terms in an English (or mixed) query, or ''."""
+def expand_english(query: str, families: tuple[str, ...] | None = None) -> str:
+    """Thai equivalents of the glossary terms in an English (or mixed) query, or ''.
+    ``families``: which parts of the glossary to use (default: all); the eval measures
+    each (KM_SEARCH_EXPAND)."""
     if not _LATIN.search(query):
         return ""
-    found = dict.fromkeys(GLOSSARY[m.group(1)] for m in _RX.finditer(query.lower()))
+    use = None if families is None else {k for f in families for k in FAMILIES.get(f, ())}
+    found = dict.fromkeys(GLOSSARY[m.group(1)] for m in _RX.finditer(query.lower())
+                          if use is None or m.group(1) in use)
     return " ".join(found)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import strict_skip
 
-from corpus.crawl.pdfrepair import repair_thai_pdf_text
+from km_search.thai.pdfrepair import repair_thai_pdf_text
 
 PAIRS = [json.loads(line) for line in
          (Path(__file__).parent / "fixtures" / "pdf_repair_pairs.jsonl").read_text(encoding="utf-8").splitlines()

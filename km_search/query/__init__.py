@@ -1,0 +1,1 @@
+"""Query-side understanding: stop words, follow-up rewriting, dates/places/agencies."""
