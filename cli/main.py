@@ -248,7 +248,8 @@ def info(verify: bool = typer.Option(False, help="Also check every index file's 
         return
     man = indexdir.read_manifest(build, verify=verify)
     out.print(f"[bold]index[/] {build}" + ("  [green]checksums ok[/]" if verify else ""))
-    out.print(f"  model {man['model']['name']} (dim {man['model']['dim']}), dense {man['dense']['kind']}, "
+    out.print(f"  model {man['model']['name']} (dim {man['model']['dim']}), backend "
+              f"{indexdir.backend_of(man)}, dense {man['dense']['kind']}, "
               f"tokenizer {man['tokenizer']['engine']}")
     out.print(f"  {man['counts']['documents']} documents, {man['counts']['passages']} passages, "
               f"built {man['created_at']}")

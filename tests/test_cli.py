@@ -120,6 +120,7 @@ def test_lessons_compare_handout_khon_kaen_vs_phang_nga(cli_env, tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow  # five CLI processes and two full index builds (~40 s under load)
 def test_index_command_plain_up_to_date_and_rebuild(fake_seed_home, fake_cli_env, tmp_path):
     """`km-search index` on a new home imports the seeds and builds; again, it reports the
     index up to date and keeps the build; `--rebuild` makes a new full build and drops the old."""

@@ -98,6 +98,7 @@ def test_zero_config_meets_the_answer_key(zero):
     _assert_targets(scores)
 
 
+@pytest.mark.slow  # crawls every fixture site with selectors
 def test_selector_config_meets_the_answer_key(with_selectors):
     cfg, *_ = with_selectors
     scores = _scores(cfg, TUNED, "selectors")
@@ -282,6 +283,7 @@ def test_every_repeats_runs(servers, tmp_path):
     assert seen[1][0].added == 0 and seen[1][0].not_modified >= seen[0][0].added
 
 
+@pytest.mark.slow  # runs the crawl CLI against live servers (~40 s under load)
 def test_bare_site_url_makes_a_saved_incremental_source(servers, tmp_path):
     cfg = load_config(home=str(tmp_path))
     url = servers["oldtable"].base + "/"

@@ -194,8 +194,28 @@ class MilvusVectors:
 class MilvusBM25:
     """BM25 as sparse vectors: bm25s' per-passage term weights, scored by inner product."""
 
-    def __init__(self, client: MilvusClient, name: str, vocab: dict[str, int]):
-        self.client, self.name, self.vocab = client, name, vocab
+    def __init__(self, client: MilvusClient, name: str, vocab: dict[str, int],
+                 df: list[int], n: int):
+        self.client, self.name, self.vocab, self.df, self.n = client, name, vocab, df, n
+
+    def coverage(self, tokens: list[str], ids: np.ndarray) -> np.ndarray:
+        """Share of the query's idf mass each passage holds (as BM25Index.coverage), read
+        from the passages' stored sparse vectors and the document frequencies."""
+        idf = {}
+        for t in dict.fromkeys(tokens):
+            i = self.vocab.get(t)
+            df = self.df[i] if i is not None else 0
+            idf[t] = float(np.log1p((self.n - df + 0.5) / (df + 0.5)))
+        total = sum(idf.values())
+        if not len(ids) or total <= 0:
+            return np.zeros(len(ids), dtype=np.float32)
+        rows = {r["pid"]: r["sparse"] for r in self.client.query(
+            self.name, ids=[int(i) for i in ids], output_fields=["sparse"])}
+        out = np.zeros(len(ids), dtype=np.float64)
+        for j, pid in enumerate(ids.tolist()):
+            terms = {int(k) for k in (rows.get(pid) or {})}
+            out[j] = sum(w for t, w in idf.items() if self.vocab.get(t) in terms)
+        return (out / total).astype(np.float32)
 
     def search(self, tokens: list[str], k: int, where: Filter | None = None) -> Ranked:
         q = Counter(self.vocab[t] for t in tokens if t in self.vocab)
@@ -209,13 +229,15 @@ class MilvusBM25:
 
     def save(self, folder: Path) -> None:
         self.client.flush(self.name)
-        write_atomic(Path(folder) / VOCAB, json.dumps(self.vocab, ensure_ascii=False))
+        write_atomic(Path(folder) / VOCAB, json.dumps(
+            {"vocab": self.vocab, "df": self.df, "n": self.n}, ensure_ascii=False))
 
 
 def _build_lexical(folder: Path, cfg: Config, ids: Sequence[int], tokens: Sequence[list[str]],
                    fields: Fields | None = None) -> MilvusBM25:
     bm = BM25Index.build(tokens, ids)  # the same weights as the local backend
     vocab, rows = bm.vocab, bm.passage_weights()
+    df = np.diff(rows.tocsc().indptr).astype(int).tolist()
     uri = _uri(folder, cfg)
     client = _client(uri, cfg)
     name = collection_names(folder, cfg)[1]
@@ -232,7 +254,7 @@ def _build_lexical(folder: Path, cfg: Config, ids: Sequence[int], tokens: Sequen
         client.insert(name, _rows(pid_arr[s:s + BATCH], "sparse", sparse,
                                   None if fields is None else fields[s:s + BATCH]))
     client.load_collection(name)
-    return MilvusBM25(client, name, vocab)
+    return MilvusBM25(client, name, vocab, df, len(ids))
 
 
 def _new_vectors(folder: Path, cfg: Config, dim: int, n_expected: int,
@@ -253,8 +275,8 @@ def _load_lexical(folder: Path, cfg: Config, manifest: dict, resolve: Resolver) 
     client = _client(_uri(folder, cfg), cfg)
     name = collection_names(folder, cfg)[1]
     client.load_collection(name)
-    vocab = json.loads((Path(folder) / VOCAB).read_text(encoding="utf-8"))
-    return MilvusBM25(client, name, vocab)
+    saved = json.loads((Path(folder) / VOCAB).read_text(encoding="utf-8"))
+    return MilvusBM25(client, name, saved["vocab"], saved["df"], saved["n"])
 
 
 def _load_vectors(folder: Path, cfg: Config, manifest: dict, resolve: Resolver) -> MilvusVectors:
