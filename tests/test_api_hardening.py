@@ -266,7 +266,7 @@ def test_feedback_db_is_capped_and_rotated(tmp_path):
 
 
 def test_hit_links_are_http_or_our_own_page():
-    from api.answer import passage_link
+    from km_search.answer import passage_link
     from km_search.models import Hit
 
     def hit(url):
