@@ -14,6 +14,9 @@ from hypothesis import HealthCheck, settings
 
 from conftest import fake_config
 
+# server processes / fuzzing: the full tier (README's command and .ci/run) runs it, the fast tier doesn't
+pytestmark = pytest.mark.slow
+
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ A real server process on a free 127.0.0.1 port (reload_seconds 0.2, so it swaps 
 many times), four client threads on keep-alive connections, and full and incremental
 rebuilds in this process. Every answer must be 2xx: no 500 from a build deleted under a
 reader, no 503 from a half-loaded one. Bounded: 6 rebuilds. The fake embedder keeps it
-in the fast tier (the swap mechanics do not depend on the model).
+in the full tier cheap (the swap mechanics do not depend on the model).
 """
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ import time
 from pathlib import Path
 
 from conftest import MODELS, ROOT, fake_config
+import pytest
+
+# server processes / fuzzing: the full tier (README's command and .ci/run) runs it, the fast tier doesn't
+pytestmark = pytest.mark.slow
 
 KK = "6fcee9b62a8409b7"
 PATHS = ["/search?q=%E0%B8%82%E0%B8%AD%E0%B8%99%E0%B9%81%E0%B8%81%E0%B9%88%E0%B8%99",

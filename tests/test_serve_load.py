@@ -13,6 +13,10 @@ from pathlib import Path
 import httpx
 
 from conftest import MODELS
+import pytest
+
+# server processes / fuzzing: the full tier (README's command and .ci/run) runs it, the fast tier doesn't
+pytestmark = pytest.mark.slow
 
 
 
