@@ -385,6 +385,7 @@ delay = 0.0
     assert srcs.delay_for(free.host, srcs.sources["free"]) == 0.0
 
 
+@pytest.mark.slow  # a real CLI process at the default per-host delay: ~25 s of polite waiting
 def test_crawl_site_url_on_the_cli(servers, tmp_path):
     """`km-search crawl https://site/` with no sources file and no selectors."""
     import os
