@@ -499,26 +499,20 @@ def test_understood_chips_remove_with_ignore_understood_and_rewritten_is_shown(p
 def test_follow_up_question_is_rewritten_and_cites_phang_nga(page, server):
     import httpx
 
-    contract = _history_takes_questions(server)
+    assert _history_takes_questions(server)  # issue 11's contract: history as earlier questions
     _ask(page, "จังหวัดขอนแก่นทำอย่างไรจึงได้รางวัล PMQA 4.0", 1)
     ans = _ask(page, "แล้วพังงาล่ะ", 2)
-    try:
-        rewritten = page.locator("section.turn").nth(1).locator("[data-testid=rewritten]")
-        assert rewritten.count() == 1 and "พังงา" in rewritten.text_content()
-        assert rewritten.text_content().startswith("ค้นหา: ")
-        cited = []  # the passages the chips point at, read from the document API
-        for chip in ans.locator("a.chip").all():
-            link = urlparse(chip.get_attribute("href"))
-            doc = httpx.get(server + link.path, headers={"Accept": "application/json"}).json()
-            pid = int(dict(x.split("=") for x in link.query.split("&"))["passage"])
-            p = next(p for p in doc["passages"] if p["chunk_id"] == pid)
-            cited.append(doc["body"][p["start"]:p["end"]])
-        assert any("พังงา" in text for text in cited), cited
-    except AssertionError:
-        if contract:
-            raise
-        pytest.xfail("POST /chat does not yet take history as earlier questions nor return "
-                     "`rewritten` (issue 11's server side is not in this branch)")
+    rewritten = page.locator("section.turn").nth(1).locator("[data-testid=rewritten]")
+    assert rewritten.count() == 1 and "พังงา" in rewritten.text_content()
+    assert rewritten.text_content().startswith("ค้นหา: ")
+    cited = []  # the passages the chips point at, read from the document API
+    for chip in ans.locator("a.chip").all():
+        link = urlparse(chip.get_attribute("href"))
+        doc = httpx.get(server + link.path, headers={"Accept": "application/json"}).json()
+        pid = int(dict(x.split("=") for x in link.query.split("&"))["passage"])
+        p = next(p for p in doc["passages"] if p["chunk_id"] == pid)
+        cited.append(doc["body"][p["start"]:p["end"]])
+    assert any("พังงา" in text for text in cited), cited
 
 
 # -- phone ---------------------------------------------------------------------------------------------
