@@ -7,10 +7,10 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import AfterValidator, BaseModel, Field
 
 from km_search.search import Filters
+from km_search.thai.dates import BE_OFFSET
 
 Mode = Literal["bm25", "dense", "hybrid"]
 _DATE = r"^\d{4}-\d{2}-\d{2}$"
-BE_OFFSET = 543
 
 
 def iso_ce_date(value: str) -> str:

@@ -21,6 +21,7 @@ import re
 from datetime import date, timedelta
 
 from km_search.thai import find_date
+from km_search.thai.dates import year_ce
 from km_search.thai.normalize import thai_to_arabic_digits
 
 _DMY = re.compile(r"(?<!\d)(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{4}|\d{2})(?!\d)")
@@ -32,13 +33,6 @@ DATE_HINT = re.compile(r"date|time|posted|publish|created|submitted|entry-meta|p
                        r"article-info|meta|วันที่", re.I)
 _MIN_YEAR = 1990
 _MONTH_WORD = re.compile(r"(?<=[\d๐-๙])\s*เดือน(?=\s*[ก-ฮ])")
-
-
-def _ce_year(y: int) -> int:
-    """B.E. to C.E.: four-digit years after 2400 and two-digit years are Buddhist Era."""
-    if y < 100:
-        y += 2500  # "08/01/59": Thai pages write short B.E. years
-    return y - 543 if y > 2400 else y
 
 
 def _valid(y: int, m: int, d: int) -> str | None:
@@ -64,7 +58,7 @@ def thai_dates(text: str) -> list[tuple[int, str, str]]:
         for m in rx.finditer(folded):
             a, b, c = (int(g) for g in m.groups())
             y, mo, d = (a, b, c) if order == "ymd" else (c, b, a)
-            iso = _valid(_ce_year(y), mo, d)
+            iso = _valid(year_ce(y), mo, d)
             if iso and not any(p <= m.start() < p + len(r) for p, _, r in out):
                 out.append((m.start(), iso, orig[m.start():m.end()]))
     # month names (Thai and English) through the library parser, one match at a time
@@ -99,7 +93,7 @@ def _iso_prefix(value: str) -> tuple[str, str] | None:
     value = (value or "").strip()
     m = _YMD.match(thai_to_arabic_digits(value))
     if m:
-        iso = _valid(_ce_year(int(m[1])), int(m[2]), int(m[3]))
+        iso = _valid(year_ce(int(m[1])), int(m[2]), int(m[3]))
         if iso:
             return iso, value
     return first_date(value, skip_today=False)

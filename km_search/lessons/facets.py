@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Iterable
 
+from km_search.thai.dates import BE_OFFSET
 from km_search.thai.provinces import PROVINCES
 
-BE_OFFSET = 543
 
 
 # -- fiscal year ------------------------------------------------------------------------

@@ -23,12 +23,11 @@ from dataclasses import asdict, dataclass, field
 
 from km_search.lessons.facets import (AGENCIES, PMQA_CATEGORIES, find_agencies, fiscal_year_range,
                                       pmqa_label)
-from km_search.thai.dates import find_date
+from km_search.thai.dates import BE_OFFSET, find_date
 from km_search.thai.glossary import PROVINCES_EN
 from km_search.thai.normalize import thai_to_arabic_digits
 from km_search.thai.provinces import PROVINCES
 
-BE = 543
 KINDS = ("province", "fiscal_year", "year", "date", "agency", "pmqa")
 
 # Common short forms of province names (how people type them in a search box).
@@ -94,7 +93,7 @@ def _be_year(digits: str, era_ce: bool = False) -> int:
     if y < 100:  # "ปีงบ 65": a two-digit B.E. year
         return 2500 + y
     if era_ce or y < 2400:
-        return y + BE
+        return y + BE_OFFSET
     return y
 
 
@@ -141,7 +140,7 @@ def _years(q: str) -> list[Understood]:
             y = _be_year(m.group(1), era_ce=i in (2, 3))
             if not 2400 < y < 2700:
                 continue
-            out.append(Understood("year", str(y), m.group(0), "boost", f"พ.ศ. {y} ({y - BE})", m.start()))
+            out.append(Understood("year", str(y), m.group(0), "boost", f"พ.ศ. {y} ({y - BE_OFFSET})", m.start()))
             taken.append(m.span())
     return out
 
@@ -184,7 +183,7 @@ def understand(query: str) -> list[Understood]:
     dates = {i.value[:4] for i in items if i.kind == "date"}
     seen: dict[str, Understood] = {}
     for it in sorted(items, key=lambda i: (i.start, i.mode != "filter")):
-        if it.kind == "year" and str(int(it.value) - BE) in dates:
+        if it.kind == "year" and str(int(it.value) - BE_OFFSET) in dates:
             continue
         old = seen.get(it.key)
         if old is None or (old.mode == "boost" and it.mode == "filter"):
@@ -230,7 +229,7 @@ def plan(query: str, ignore: list[str] | tuple[str, ...] = ()) -> QueryPlan:
             if it.kind in ("province", "agency"):
                 term = it.value
             elif it.kind == "year":
-                term = f"{it.value} {int(it.value) - BE}"
+                term = f"{it.value} {int(it.value) - BE_OFFSET}"
             elif it.kind == "pmqa":
                 term = PMQA_CATEGORIES[int(it.value)]
             else:

@@ -27,12 +27,17 @@ _EN = re.compile(r"(?P<day>\d{1,2})\s+(?P<month>[A-Za-z]{3})[a-z]*\.?,?\s+(?P<ye
 _ISO = re.compile(r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})")
 
 
-def _year_ce(year: int, era: str | None) -> int:
-    if year < 100:  # two-digit B.E. years ("พ.ย. 63")
+BE_OFFSET = 543  # พ.ศ. = ค.ศ. + 543
+
+
+def year_ce(year: int, era: str | None = None) -> int:
+    """C.E. year of a year as Thai pages write it: two-digit years ("พ.ย. 63", "08/01/59")
+    and four-digit years after 2400 are Buddhist Era unless the era says ค.ศ."""
+    if year < 100:
         year += 2500
     if era and era.startswith("ค"):
         return year
-    return year - 543 if year > 2400 else year
+    return year - BE_OFFSET if year > 2400 else year
 
 
 def _make(y: int, m: int, d: int) -> str | None:
@@ -50,7 +55,7 @@ def find_date(text: str) -> tuple[str, str] | None:
         for m in rx.finditer(folded):
             g = m.groupdict()
             if rx is _THAI:
-                iso = _make(_year_ce(int(g["year"]), g.get("era")), _MONTHS[g["month"]], int(g["day"]))
+                iso = _make(year_ce(int(g["year"]), g.get("era")), _MONTHS[g["month"]], int(g["day"]))
             elif rx is _EN:
                 mon = _EN_MONTHS.get(g["month"].lower())
                 iso = _make(int(g["year"]), mon, int(g["day"])) if mon else None
@@ -78,4 +83,4 @@ def thai_date(iso: str | None) -> str:
     if not m:
         return ""
     y, mo, d = int(m[1]), int(m[2]), int(m[3])
-    return f"{d} {_TH_MONTH_NAMES[mo - 1]} พ.ศ. {y + 543}" if 1 <= mo <= 12 else ""
+    return f"{d} {_TH_MONTH_NAMES[mo - 1]} พ.ศ. {y + BE_OFFSET}" if 1 <= mo <= 12 else ""
