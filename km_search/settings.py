@@ -61,6 +61,9 @@ SETTINGS: list[Setting] = [
             "measured by `km-search eval --set iapp,tatoeba`."),
     Setting("max_query_chars", 2000, "Longest accepted query, in characters.", int),
     Setting("batch_size", 16, "Embedding batch size.", int),
+    Setting("embed_threads", 0, "ONNX Runtime threads per embedding call; 0 = one per CPU core "
+            "(`km-search serve --workers N` gives each worker cores / N, so N workers do not "
+            "fight over the same cores).", int),
     Setting("models_dir", None, "Folder for built/downloaded models (default: <home>/models); "
             "point several homes at one to share the converted default model."),
     Setting("embed_cache", None, "Embedding cache file (default: <home>/embed-cache.db); "
