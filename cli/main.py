@@ -267,7 +267,7 @@ def eval_cmd(data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help
              split: str = typer.Option("test", help="test | valid"),
              limit: int = typer.Option(0, help="Ask only the first N questions (0 = all); the "
                                        "corpus stays whole, so the figures estimate a full run's "
-                                       "(tests/test_eval.py checks them against results/)."),
+                                       "(tests/bench/test_eval.py checks them against results/)."),
              english: bool = typer.Option(True, help="Also run the English-question set over the seeds."),
              tune: bool = typer.Option(False, help="Sweep fusion settings (only allowed on valid)."),
              judgements: Optional[Path] = typer.Option(
