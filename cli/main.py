@@ -40,10 +40,11 @@ def _guard(fn):
         from corpus.ingest import IngestError
         from km_search.indexdir import IndexError_
         from km_search.search import QueryError
+        from km_search.settings import SettingError
 
         try:
             return fn(*a, **kw)
-        except (QueryError, IndexError_, IngestError) as e:
+        except (QueryError, IndexError_, IngestError, SettingError) as e:
             _fail(str(e))
         except KeyboardInterrupt:
             _fail("interrupted; nothing was lost (the live index is unchanged)", 130)
@@ -238,7 +239,9 @@ def info(verify: bool = typer.Option(False, help="Also check every index file's 
     cfg = load_config(home=str(home) if home else None)
     out.print(f"[bold]home[/] {cfg.home_path}")
     for s in SETTINGS:
-        out.print(f"  {s.name} = {getattr(cfg, s.name)!r}  [dim]({s.env})[/]")
+        value = getattr(cfg, s.name)
+        shown = "'***'" if s.secret and value else repr(str(value) if isinstance(value, Path) else value)
+        out.print(f"  {s.name} = {shown}  [dim]({s.env})[/]")
     if cfg.corpus_db.exists():
         with DocumentStore(cfg.corpus_db) as store:
             out.print(f"[bold]documents[/] {store.count()}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -151,3 +152,11 @@ def test_index_command_plain_up_to_date_and_rebuild(fake_seed_home, fake_cli_env
     r = km(dict(env, KM_SEARCH_HOME=str(tmp_path / "other")), "index", "--no-seeds")
     assert r.returncode == 2 and "no documents" in r.stderr and "km-search add" in r.stderr
     assert "Traceback" not in r.stderr  # an empty store is a clear error (it was a bm25s crash)
+
+
+def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path):
+    env = dict(os.environ, KM_SEARCH_HOME=str(tmp_path), KM_SEARCH_MODEL="fake",
+               KM_SEARCH_FUSION="adaptve", COLUMNS="200")
+    r = km(env, "info")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "KM_SEARCH_FUSION='adaptve' is not one of adaptive, wsum, rrf" in r.stderr
