@@ -45,3 +45,34 @@ def test_clean_seed_text_kept():
 
     clean = normalize(seed.read_text(encoding="utf-8"))[:3000]
     assert difflib.SequenceMatcher(None, repair_thai_pdf_text(clean), clean).ratio() > 0.995
+
+
+def test_repair_segments_with_the_index_engine_only(monkeypatch):
+    """PDF repair decides with the same segmenter (engine) as the search tokens, never
+    a fixed engine of its own."""
+    import importlib
+
+    import pythainlp.tokenize
+
+    from km_search.thai import pdfrepair
+
+    tok = importlib.import_module("km_search.thai.tokenize")  # the package's `tokenize` is the function
+
+    engines: list[str] = []
+    real = tok.word_tokenize
+
+    def recording(text, engine="newmm", **kw):
+        engines.append(engine)
+        return real(text, engine=engine, **kw)
+
+    def refuse(*a, **kw):
+        raise AssertionError("pdfrepair segmented Thai outside km_search.thai.tokenize")
+
+    monkeypatch.setattr(tok, "word_tokenize", recording)
+    monkeypatch.setattr(pythainlp.tokenize, "word_tokenize", refuse)
+    pdfrepair._cost.cache_clear()
+    try:
+        assert repair_thai_pdf_text("ความส าเร จของโครงการ") == "ความสำเร็จของโครงการ"
+    finally:
+        pdfrepair._cost.cache_clear()  # no costs computed under the patch outlive it
+    assert engines and set(engines) == {tok.engine_name()}
