@@ -250,7 +250,7 @@ def test_admin_token_protects_judgements_and_stats_details(hard_home, fake_embed
 
 
 def test_feedback_db_is_capped_and_rotated(tmp_path):
-    from api.feedback import FeedbackStore
+    from km_search.feedback import FeedbackStore
 
     store = FeedbackStore(tmp_path / "feedback.db", max_bytes=256 * 1024)
     big = "คำตอบยาว " * 400  # ~4 KB a post

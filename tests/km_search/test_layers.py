@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import pkgutil
+import re
 import subprocess
 import sys
 
@@ -48,3 +49,12 @@ def test_the_version_lives_in_one_place():
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert 'dynamic = ["version"]' in text and 'attr = "km_search.__version__"' in text
     assert "0.1.0" not in text and km_search.__version__
+
+
+def test_the_api_runs_no_sql_and_reads_no_index_files():
+    """HTTP only: storage (passages.db, corpus.db, feedback.db) is read through the library."""
+    storage = re.compile(r"\.execute(many)?\(|\bsqlite3\b|km_search\.(passages|sqlite)\b|"
+                         r"from km_search import [^\n]*\bpassages\b|DocumentStore\(")
+    found = {p.name: storage.findall(p.read_text(encoding="utf-8"))
+             for p in sorted((ROOT / "api").glob("*.py"))}
+    assert {name: hits for name, hits in found.items() if hits} == {}
