@@ -194,7 +194,7 @@ class Searcher:
             d = self.vectors.search(qv, depth, where)
         ev = None
         if mode == "hybrid":
-            cover = getattr(self.lexical, "coverage", None)  # absent (milvus): neutral 1
+            cover = getattr(self.lexical, "coverage", None)  # optional: neutral 1 without
             cov = cover(tokens, b[0]) if cover else np.ones(len(b[0]), np.float32)
             ev = Evidence(cov, latin_share(query))
         return Probe(b, d, ev, tokens, mode)
