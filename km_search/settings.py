@@ -98,6 +98,9 @@ SETTINGS: list[Setting] = [
             "measured by `km-search eval --set iapp,tatoeba`."),
     Setting("max_query_chars", 2000, "Longest accepted query, in characters.", int, bounds=_POS),
     Setting("batch_size", 16, "Embedding batch size.", int, bounds=_POS),
+    Setting("embed_threads", 0, "ONNX Runtime threads per embedding call; 0 = one per CPU core "
+            "(`km-search serve --workers N` gives each worker cores / N, so N workers do not "
+            "fight over the same cores).", int, bounds=_NONNEG),
     Setting("models_dir", None, "Folder for built/downloaded models (default: <home>/models); "
             "point several homes at one to share the converted default model.", Path,
             derive=lambda v: Path(v["home"]).expanduser() / "models"),

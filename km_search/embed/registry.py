@@ -39,7 +39,7 @@ def get_embedder(cfg: Config) -> Embedder:
             if int8:  # other vectors (cosine ~0.997 to fp32): an index of its own
                 fp, label = f"{fp}-int8b1", f"{label}, int8"  # b1: one text per run
             emb = OnnxEmbedder(path, label=label, fingerprint=fp, batch_size=cfg.batch_size,
-                               int8=int8)
+                               int8=int8, threads=cfg.embed_threads)
         else:
             emb = SentenceTransformerEmbedder(str(path), label=label, batch_size=cfg.batch_size,
                                               fingerprint=fp)

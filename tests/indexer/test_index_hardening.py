@@ -114,3 +114,40 @@ def test_health_runs_a_real_search_and_reports_503_with_the_reason(fake_work_hom
         assert r.status_code == 503, r.text
         body = r.json()
         assert body["status"] == "unavailable" and body["error"]
+
+
+def test_concurrent_searches_match_serial_ones_across_a_reload(fake_work_home, fake_embedder):
+    """Searches run on many threads at once (no lock around them) and give exactly what
+    the same searches give one at a time; a reload swapped in mid-way gives each search
+    the old build's answer or the new one's, never a mix (pids of one, rows of the other)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from indexer import update_index
+    from km_search.search import Searcher
+
+    cfg = fake_config(fake_work_home)
+    queries = [("ขอนแก่นศึกษา", "hybrid"), ("การจัดการความรู้ของจังหวัดขอนแก่น", "hybrid"),
+               ("ปัจจัยความสำเร็จ", "bm25"), ("แผนเพิ่มประสิทธิภาพองค์การ", "dense"),
+               ("บันทึกใหม่ ปี ๒๕๖๗", "hybrid"), ("PMQA 4.0", "hybrid")]
+
+    def key(s, q, mode):
+        return tuple((h.chunk_id, h.doc_id, round(h.score, 6), h.snippet, tuple(h.highlights))
+                     for h in s.search(q, k=5, mode=mode))
+
+    s = Searcher(cfg, fake_embedder)
+    old = {qm: key(s, *qm) for qm in queries}
+    with ThreadPoolExecutor(8) as pool:  # the same Searcher from 8 threads: same answers
+        got = list(pool.map(lambda i: (queries[i % 6], key(s, *queries[i % 6])), range(120)))
+    assert all(r == old[qm] for qm, r in got)
+
+    _add_note(fake_work_home)
+    update_index(cfg, embedder=fake_embedder)
+    new = {qm: key(Searcher(cfg, fake_embedder), *qm) for qm in queries}
+    assert any(new[qm] != old[qm] for qm in queries)  # the swap changes some answers
+
+    with ThreadPoolExecutor(8) as pool:
+        futs = [pool.submit(lambda qm=queries[i % 6]: (qm, key(s, *qm))) for i in range(240)]
+        assert s.reload_if_changed()
+        got = [f.result() for f in futs]
+    assert all(r in (old[qm], new[qm]) for qm, r in got)
+    assert all(key(s, *qm) == new[qm] for qm in queries)

@@ -264,6 +264,25 @@ def test_facet_counts_and_browse(store):
         "060103db4d9e3160", "c548de22d8cc4494", "7b7b360df6402293"}
 
 
+def test_facets_of_reads_the_facet_table_as_the_cards_hold_them(store, seeds):
+    """facets_of (two SQL queries, no card JSON parsed: what search responses use) gives
+    every carded document exactly its card's facet values, ints for years; a document
+    without a card is absent, so its hits are faceted from their own text."""
+    from km_search.lessons import facet_counts
+    from km_search.lessons import facets as F
+
+    ids = list(seeds)
+    got = store.facets_of(ids + ["no-such-doc"])
+    assert set(got) == set(ids)
+    for d in ids:
+        card = store.get(d).facets
+        for name in F.FACETS:
+            assert sorted(map(str, got[d].get(name, []))) == sorted(map(str, card.get(name, []))), (d, name)
+            assert all(isinstance(v, int) for v in got[d].get(name, [])) == (
+                name in F.INT_FACETS or not got[d].get(name))
+    assert facet_counts(ids + ids[:2], store=store) == F.count_facets(store.get(d).facets for d in ids)
+
+
 def test_store_incremental(store, seeds):
     assert store.sync(seeds.values()) == {"added": 0, "updated": 0, "unchanged": 5, "removed": 0}
     docs = list(seeds.values())
