@@ -40,10 +40,11 @@ def _guard(fn):
         from corpus.ingest import IngestError
         from km_search.indexdir import IndexError_
         from km_search.search import QueryError
+        from km_search.settings import SettingError
 
         try:
             return fn(*a, **kw)
-        except (QueryError, IndexError_, IngestError) as e:
+        except (QueryError, IndexError_, IngestError, SettingError) as e:
             _fail(str(e))
         except KeyboardInterrupt:
             _fail("interrupted; nothing was lost (the live index is unchanged)", 130)
@@ -238,7 +239,9 @@ def info(verify: bool = typer.Option(False, help="Also check every index file's 
     cfg = load_config(home=str(home) if home else None)
     out.print(f"[bold]home[/] {cfg.home_path}")
     for s in SETTINGS:
-        out.print(f"  {s.name} = {getattr(cfg, s.name)!r}  [dim]({s.env})[/]")
+        value = getattr(cfg, s.name)
+        shown = "'***'" if s.secret and value else repr(str(value) if isinstance(value, Path) else value)
+        out.print(f"  {s.name} = {shown}  [dim]({s.env})[/]")
     if cfg.corpus_db.exists():
         with DocumentStore(cfg.corpus_db) as store:
             out.print(f"[bold]documents[/] {store.count()}")
@@ -267,7 +270,7 @@ def eval_cmd(data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help
              split: str = typer.Option("test", help="test | valid"),
              limit: int = typer.Option(0, help="Ask only the first N questions (0 = all); the "
                                        "corpus stays whole, so the figures estimate a full run's "
-                                       "(tests/test_eval.py checks them against results/)."),
+                                       "(tests/bench/test_eval.py checks them against results/)."),
              english: bool = typer.Option(True, help="Also run the English-question set over the seeds."),
              tune: bool = typer.Option(False, help="Sweep fusion settings (only allowed on valid)."),
              judgements: Optional[Path] = typer.Option(

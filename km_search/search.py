@@ -18,7 +18,8 @@ import numpy as np
 from km_search import indexdir
 from km_search import passages as P
 from km_search.embed import Embedder, get_embedder
-from km_search.models import Hit
+from km_search.docstore import DocumentStore
+from km_search.models import Document, Hit
 from km_search.overview import Overview, collection_overview
 from km_search.query.stopwords import is_stop
 from km_search.retrieval.backend import EMPTY, get_backend
@@ -341,6 +342,17 @@ class Searcher:
         for pid, doc_id in db.execute("SELECT pid, doc_id FROM passages ORDER BY pid"):
             by_doc.setdefault(doc_id, []).append(pid)
         return by_doc
+
+    def document(self, doc_id: str) -> tuple[Document, list[P.PassageSpan]] | None:
+        """A whole stored document and where the loaded build's passages lie in it (the
+        document page marks the cited one); None when the store does not hold it."""
+        if not self.cfg.corpus_db.exists():
+            return None
+        with DocumentStore(self.cfg.corpus_db) as store:
+            doc = store.get(doc_id)
+        if doc is None:
+            return None
+        return doc, P.doc_spans(self._reader(self._state.build), doc_id)
 
     def doc_of(self, pid: int) -> str | None:
         row = self._reader(self._state.build).execute(

@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from km_search.settings import Config
+from km_search.settings import RUNTIMES, Config
 
 from .base import Embedder
 from .fake import HashEmbedder
@@ -20,7 +20,6 @@ from .sentence_transformers import SentenceTransformerEmbedder
 from .static import StaticEmbedder, ensure_static_model
 
 _CACHE: dict[tuple[str, str], Embedder] = {}
-RUNTIMES = ("onnx-int8", "onnx", "torch")
 
 
 def get_embedder(cfg: Config) -> Embedder:
