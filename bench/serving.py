@@ -211,8 +211,10 @@ def serving(cfg: Config, home: Path, timeout: float = 900) -> Iterator[Server]:
     port, log_path = free_port(), home / "serve.log"
     t0 = time.perf_counter()
     with open(log_path, "wb") as logf:  # a file, not a pipe: the access log never blocks it
+        # one worker: the latency table and its RSS are of one server process (the
+        # default, one worker per core, would measure the supervisor's RSS)
         proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--home", str(home),
-                                 "--host", "127.0.0.1", "--port", str(port)],
+                                 "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
                                 env=_server_env(cfg, home), stdout=logf, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
