@@ -76,15 +76,21 @@ def write_passages(path: Path, chunks: Sequence[Chunk], tokens: Sequence[list[st
     the 1M texts or token lists is ever held. Returns the number of documents."""
     db = P.open_db(path)
     try:
+        from km_search.lessons.facets import text_facets
+
         pid, ndocs = 1, 0
+        facets: dict[int, dict] = {}  # per base passage: a copy's text is its base's
         for doc, span in _documents(pick, [c.title for c in chunks], seed):
-            cs, toks, off = [], [], 0
+            cs, toks, fs, off = [], [], [], 0
             for j in span:
                 c = chunks[pick[j]]
                 cs.append(Chunk(doc.doc_id, len(cs), c.text, c.title, off, off + len(c.text)))
                 off += len(c.text) + 2  # as if the document's passages were joined by "\n\n"
                 toks.append(copy_tokens(tokens[pick[j]], j))
-            pid += len(P.add_doc(db, doc, cs, toks, pid))
+                if int(pick[j]) not in facets:
+                    facets[int(pick[j])] = text_facets(c.title, c.text)
+                fs.append(facets[int(pick[j])])
+            pid += len(P.add_doc(db, doc, cs, toks, pid, fs))
             ndocs += 1
             if ndocs % 20_000 == 0:
                 db.commit()
