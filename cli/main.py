@@ -39,11 +39,12 @@ def _guard(fn):
     def wrapper(*a, **kw):
         from corpus.ingest import IngestError
         from km_search.indexdir import IndexError_
+        from km_search.retrieval.rerank import RerankerError
         from km_search.search import QueryError
 
         try:
             return fn(*a, **kw)
-        except (QueryError, IndexError_, IngestError) as e:
+        except (QueryError, IndexError_, IngestError, RerankerError) as e:
             _fail(str(e))
         except KeyboardInterrupt:
             _fail("interrupted; nothing was lost (the live index is unchanged)", 130)

@@ -23,6 +23,7 @@ from km_search.query.stopwords import is_stop
 from km_search.retrieval.backend import EMPTY, get_backend
 from km_search.retrieval.filters import Filter
 from km_search.retrieval.fusion import DEFAULT_ADAPTIVE, Adaptive, Evidence, fuse, latin_share
+from km_search.retrieval.rerank import get_reranker
 from km_search.retrieval.snippet import make_snippet
 from km_search.settings import Config
 from km_search.thai import normalize, tokenize
@@ -104,6 +105,8 @@ class Searcher:
         self._lock = threading.Lock()
         self._pins: list[indexdir.BuildPin] = []
         self._load(verify)
+        # loaded up front so a bad KM_SEARCH_RERANKER fails at start, not at the first query
+        self.reranker = get_reranker(cfg.reranker, cfg.rerank_top)
 
     # -- loading -------------------------------------------------------------
     def _load(self, verify: bool) -> None:
@@ -243,14 +246,28 @@ class Searcher:
                 f.date_from, f.date_to = plan.date_from, plan.date_to
         boost = plan.boost_terms if plan is not None else None
         with self._lock:
-            ranked, parts, tokens = self.retrieve(q, mode, max(self.cfg.candidates, 3 * k), f, boost)
+            ranked, parts, tokens = self._reranked(q, mode, max(self.cfg.candidates, 3 * k), f, boost)
             hits = self._hits(ranked, parts, set(tokens), k, max_per_doc or self.cfg.max_per_doc)
             if not hits and f is not filters:
                 plan.demote_filters()
-                ranked, parts, tokens = self.retrieve(q, mode, max(self.cfg.candidates, 3 * k),
-                                                      filters, plan.boost_terms)
+                ranked, parts, tokens = self._reranked(q, mode, max(self.cfg.candidates, 3 * k),
+                                                       filters, plan.boost_terms)
                 hits = self._hits(ranked, parts, set(tokens), k, max_per_doc or self.cfg.max_per_doc)
             return hits
+
+    def _reranked(self, q: str, mode: str, depth: int, filters: Filters | None,
+                  boost: list[str] | None) -> tuple[list[tuple[int, float]], dict, list[str]]:
+        """:meth:`retrieve`, then the optional cross-encoder over the fused head (its scores
+        join the hit's per-retriever scores as ``rerank``)."""
+        ranked, parts, tokens = self.retrieve(q, mode, depth, filters, boost)
+        if self.reranker is not None and ranked:
+            ranked = self.reranker.rerank(q, ranked, self._texts)
+            parts["rerank"] = dict(ranked[: self.reranker.top_n])
+        return ranked, parts, tokens
+
+    def _texts(self, pids: list[int]) -> dict[int, str]:
+        marks = ",".join("?" * len(pids))
+        return dict(self.db.execute(f"SELECT pid, text FROM passages WHERE pid IN ({marks})", pids))
 
     def _hits(self, ranked, parts, qtokens: set[str], k: int, max_per_doc: int) -> list[Hit]:
         hits: list[Hit] = []
