@@ -96,6 +96,11 @@ SETTINGS: list[Setting] = [
             "BM25 side of English or mixed queries (comma list; '' = none): 'provinces' and "
             "'agencies' (names and acronyms) and 'terms' (hand-written KM vocabulary). Each is "
             "measured by `km-search eval --set iapp,tatoeba`."),
+    Setting("reranker", None, "Optional cross-encoder that reorders the fused top results: a "
+            "sentence-transformers CrossEncoder folder (or a hub name where the hub can be "
+            "reached). Unset (the default): no reranking; no cross-encoder ships offline."),
+    Setting("rerank_top", 20, "With a reranker: how many fused results it rescores (one model "
+            "call per result; the rest keep their fused order below them).", int, bounds=_POS),
     Setting("max_query_chars", 2000, "Longest accepted query, in characters.", int, bounds=_POS),
     Setting("batch_size", 16, "Embedding batch size.", int, bounds=_POS),
     Setting("embed_threads", 0, "ONNX Runtime threads per embedding call; 0 = one per CPU core "
