@@ -46,6 +46,23 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def peak_rss_mb(reset: bool = False) -> float:
+    """This process's peak resident memory (VmHWM) in MB; ``reset`` starts a new peak
+    from the current RSS (Linux: /proc/self/clear_refs), so each corpus size's build
+    peak is its own, not the largest so far."""
+    if reset:
+        try:
+            with open("/proc/self/clear_refs", "w") as fh:
+                fh.write("5")
+        except OSError:
+            pass
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _dir_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
@@ -98,7 +115,7 @@ backend = get_backend(indexdir.backend_of(man))
 rss0 = rss_mb()
 t1 = time.perf_counter()
 bm = backend.load_lexical(folder, cfg, man, None)
-index = backend.load_vectors(folder, cfg, man, None)
+index = backend.load_vectors(folder, cfg, man, None, readonly=True)
 load_s = time.perf_counter() - t1
 qs = json.load(open(qdir + "/queries.json"))
 qv = np.load(qdir + "/qvecs.npy")
@@ -170,10 +187,7 @@ def bench_size(n: int, base: Base, queries: list[str], qvecs: np.ndarray, cfg: C
     levels) is empty, over HTTP. The home goes unless ``keep``."""
     rng = np.random.default_rng(n)
     pick = rng.integers(0, len(base.tokens), size=n)
-    res: dict = {"passages": n, "rss_start_mb": rss_mb()}
-    tokens = [bench_http.copy_tokens(base.tokens[i], j) for j, i in enumerate(pick)]
-    vecs = base.vecs[pick] + rng.normal(0, 0.02, size=(n, base.vecs.shape[1])).astype(np.float32)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    res: dict = {"passages": n, "rss_start_mb": rss_mb(), "peak_reset_mb": peak_rss_mb(reset=True)}
     pids = np.arange(1, n + 1, dtype=np.int64)
 
     backend = get_backend(cfg.backend)
@@ -185,9 +199,9 @@ def bench_size(n: int, base: Base, queries: list[str], qvecs: np.ndarray, cfg: C
                                               fields=backend.filters_natively)
         res["home_write_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        bm = backend.build_lexical(build, cfg, pids, tokens, fields)
+        bm = backend.build_lexical(build, cfg, pids, _copies(base, pick), fields)
         res["bm25_build_s"] = time.perf_counter() - t0
-        del tokens
+        vecs = _jittered(base, pick, rng)
         t0 = time.perf_counter()
         index = backend.new_vectors(build, cfg, vecs.shape[1], n, vecs)
         index.add(pids, vecs, fields)
@@ -197,6 +211,8 @@ def bench_size(n: int, base: Base, queries: list[str], qvecs: np.ndarray, cfg: C
         build = bench_http.finish_home(home, build, backend, bm, index, base.model, cfg,
                                        len(base.chunks))
         res["home_write_s"] += time.perf_counter() - t0
+        # whole process, base passages and model included: passages.db, BM25, vectors
+        res["build_peak_rss_mb"] = peak_rss_mb()
         res["bm25_disk_mb"] = _dir_mb(build / indexdir.BM25) if (build / indexdir.BM25).exists() else 0.0
         res["dense_disk_mb"] = ((build / indexdir.VECTORS).stat().st_size / 1e6
                                 if (build / indexdir.VECTORS).exists() else 0.0)
@@ -236,18 +252,29 @@ def resampled_home(cfg: Config, n: int, home: Path, data_dir: Path | None = None
     base = load_base(cfg, data_dir, 0, get_embedder(cfg))
     rng = np.random.default_rng(n)
     pick = rng.integers(0, len(base.tokens), size=n)
-    vecs = base.vecs[pick] + rng.normal(0, 0.02, size=(n, base.vecs.shape[1])).astype(np.float32)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     pids = np.arange(1, n + 1, dtype=np.int64)
     backend = get_backend(cfg.backend)
     build, fields = bench_http.start_home(home, base.chunks, base.tokens, pick, cfg, seed=n,
                                           fields=backend.filters_natively)
-    tokens = (bench_http.copy_tokens(base.tokens[i], j) for j, i in enumerate(pick))
-    bm = backend.build_lexical(build, cfg, pids, list(tokens), fields)
+    bm = backend.build_lexical(build, cfg, pids, _copies(base, pick), fields)
+    vecs = _jittered(base, pick, rng)
     index = backend.new_vectors(build, cfg, vecs.shape[1], n, vecs)
     index.add(pids, vecs, fields)
     bench_http.finish_home(home, build, backend, bm, index, base.model, cfg, len(base.chunks))
     return home
+
+
+def _copies(base: Base, pick: np.ndarray):
+    """The resampled passages' BM25 tokens, generated one at a time: the streamed BM25
+    build never needs them all at once (holding them made the 1M build peak at 6-11 GB)."""
+    return (bench_http.copy_tokens(base.tokens[i], j) for j, i in enumerate(pick.tolist()))
+
+
+def _jittered(base: Base, pick: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each copy's vector: its base passage's plus small Gaussian jitter, renormalised."""
+    vecs = base.vecs[pick] + rng.normal(0, 0.02, size=(len(pick), base.vecs.shape[1])).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    return vecs
 
 
 def _log_size(res: dict, log: Callable[[str], None]) -> None:
@@ -352,7 +379,7 @@ def format_table(res: dict) -> str:
               f"passages/s; query embedding p50 {res['query_embed_ms']['p50_ms']:.0f} ms "
               f"p99 {res['query_embed_ms']['p99_ms']:.0f} ms"),
              (f"{'passages':>10} {'dense':>7} {'bm25 s':>7} {'dense s':>8} {'bm25 MB':>8} {'vec MB':>7} "
-              f"{'index MB':>8} {'RSS MB':>7} {'recall':>6} {'bm25 p50/p99':>13} {'dense p50/p99':>14} "
+              f"{'index MB':>8} {'RSS MB':>7} {'peak MB':>7} {'recall':>6} {'bm25 p50/p99':>13} {'dense p50/p99':>14} "
               f"{'hybrid p50/p99':>15} {'serve load s':>12} {'serve RSS MB':>12} "
               f"{'serve hybrid p50/p99':>20}")]
     for r in res["sizes"]:
@@ -363,12 +390,14 @@ def format_table(res: dict) -> str:
         lines.append(f"{r['passages']:>10,} {r['dense_kind']:>7} {r['bm25_build_s']:>7.1f} "
                      f"{r['dense_build_s']:>8.1f} {r['bm25_disk_mb']:>8.1f} {r['dense_disk_mb']:>7.1f} "
                      f"{r['index_disk_mb']:>8.0f} {r['rss_loaded_mb']:>7.0f} "
+                     f"{r.get('build_peak_rss_mb', float('nan')):>7.0f} "
                      f"{r.get('recall@10_vs_exact', 1.0):>6.3f} "
                      f"{f('bm25'):>13} {f('dense'):>14} {f('hybrid'):>15} "
                      + _serve_cols(r.get("serving", {})))
     lines.append("index MB = the whole build folder (passages.db with text and tokens, BM25, "
-                 "vectors); serve = a fresh process loading the saved files (BM25 memory-mapped), "
-                 "without the embedding model")
+                 "vectors); RSS = the bench process after the build; peak = its VmHWM during this "
+                 "size's build (base passages and model included); serve = a fresh process "
+                 "loading the saved files (BM25 memory-mapped), without the embedding model")
     lines.append("latencies in ms, in-process, query embedding excluded (add query_embed_ms for "
                  "dense/hybrid end to end)")
     http = bench_http.format_http_table(res)

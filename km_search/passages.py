@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -77,12 +77,16 @@ def next_pid(db: sqlite3.Connection) -> int:
     return (db.execute("SELECT MAX(pid) FROM passages").fetchone()[0] or 0) + 1
 
 
-def all_tokens(db: sqlite3.Connection) -> tuple[list[int], list[list[str]]]:
-    pids, toks = [], []
-    for pid, t in db.execute("SELECT pid, tokens FROM passages ORDER BY pid"):
-        pids.append(pid)
-        toks.append(t.split(SEP) if t else [])
-    return pids, toks
+def all_tokens(db: sqlite3.Connection) -> tuple[list[int], Iterator[list[str]]]:
+    """Every passage's pid (a list) and tokens (a generator in the same order, one
+    passage at a time): a BM25 build streams them instead of holding 1M token lists.
+    Read the generator to its end before writing to ``db``."""
+    pids = [r[0] for r in db.execute("SELECT pid FROM passages ORDER BY pid")]
+
+    def tokens() -> Iterator[list[str]]:
+        for (t,) in db.execute("SELECT tokens FROM passages ORDER BY pid"):
+            yield t.split(SEP) if t else []
+    return pids, tokens()
 
 
 def resolver(db: sqlite3.Connection) -> Callable[[Filter], np.ndarray]:

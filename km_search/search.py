@@ -161,7 +161,7 @@ class Searcher:
             db = P.open_db(build / indexdir.PASSAGES, readonly=True)
             n = db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
             resolve = P.resolver(db)
-            vectors = backend.load_vectors(build, self.cfg, man, resolve)
+            vectors = backend.load_vectors(build, self.cfg, man, resolve, readonly=True)
             lexical = backend.load_lexical(build, self.cfg, man, resolve)
         except Exception as e:  # engines and sqlite raise many types on damaged files
             raise indexdir.IndexCorrupt(f"index at {build} is damaged ({type(e).__name__}: "

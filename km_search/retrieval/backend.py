@@ -92,7 +92,9 @@ class Backend:
                             LexicalIndex]
     new_vectors: Callable[[Path, Config, int, int, np.ndarray | None], VectorIndex]
     load_lexical: Callable[[Path, Config, dict, Resolver], LexicalIndex]
-    load_vectors: Callable[[Path, Config, dict, Resolver], VectorIndex]
+    #: ``readonly=True`` (a server): the index will only be searched, so it may be
+    #: memory-mapped and shared between processes; the indexer loads it to edit it
+    load_vectors: Callable[..., VectorIndex]
     incremental: bool = False
     #: the engine evaluates filters itself: the indexer passes per-passage scalar fields
     filters_natively: bool = False

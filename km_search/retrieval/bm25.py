@@ -6,8 +6,10 @@ through ``pids``; the whole state saves to and loads from one folder.
 """
 from __future__ import annotations
 
+import math
+from array import array
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import bm25s
 import numpy as np
@@ -26,10 +28,74 @@ class BM25Index:
         self._pos: dict[int, int] | None = None  # built on first filtered search
 
     @classmethod
-    def build(cls, tokens: Sequence[list[str]], pids: Sequence[int], k1: float = 1.2,
+    def build(cls, tokens: Iterable[Sequence[str]], pids: Sequence[int], k1: float = 1.2,
               b: float = 0.75) -> "BM25Index":
+        """BM25 (Lucene variant) over ``tokens``, one token list per pid, read ONCE in order
+        so callers can stream them (from passages.db, or generated): each passage is
+        reduced to its (term id, count) pairs at once. bm25s's own ``index()`` holds every
+        passage's token list and then their ids as Python lists, which made the 1M bench
+        build peak at 6-11 GB; the pairs take 8 bytes each (118M at 1M passages). The
+        score matrix equals bm25s's bit for bit: the same arithmetic, in the same order and
+        dtypes, vectorised (tests/test_bm25_fusion.py builds both)."""
+        from collections import Counter
+
+        vocab: dict[str, int] = {}
+        ids, tfs, parts = array("i"), array("I"), []
+        lens, widths = [], []
+
+        def flush() -> None:  # numpy parts of ~4M pairs: no 2x regrowth of one huge array
+            if ids:
+                parts.append((np.frombuffer(ids, np.int32).copy(), np.frombuffer(tfs, np.uint32).copy()))
+                del ids[:], tfs[:]
+        for toks in tokens:
+            c = Counter(toks)
+            ids.extend([vocab.setdefault(t, len(vocab)) for t in c])
+            tfs.extend(c.values())
+            lens.append(len(toks))
+            widths.append(len(c))
+            if len(ids) >= 1 << 22:
+                flush()
+        flush()
+        n = len(lens)
+        if n != len(pids):
+            raise ValueError(f"{n} token lists for {len(pids)} passage ids")
+        if not vocab:  # no passage has a token: bm25s's own path handles the degenerate case
+            r = bm25s.BM25(k1=k1, b=b, method="lucene")
+            r.index([[] for _ in range(n)], show_progress=False)
+            return cls(r, np.asarray(pids, dtype=np.int64))
+        voc = np.concatenate([p[0] for p in parts])
+        tf = np.concatenate([p[1] for p in parts])
+        del parts
+        n_vocab = len(vocab)
+        avg = np.array(lens).mean()  # as bm25s: float64 mean of the lengths
+        # idf per document frequency, with math.log as bm25s (np.log may round otherwise)
+        df = np.bincount(voc, minlength=n_vocab)
+        uniq, inv = np.unique(df, return_inverse=True)
+        per_df = np.array([math.log(1 + (n - d + 0.5) / (d + 0.5)) if d else 0.0 for d in uniq.tolist()])
+        idf = per_df[inv].astype(np.float32)  # bm25s stores idf as float32
+        del df, inv
+        doc = np.repeat(np.arange(n, dtype=np.int32), np.asarray(widths, dtype=np.int64))
+        del widths
+        lens_arr = np.asarray(lens, dtype=np.float64)
+        del lens
+        scores = np.empty(len(voc), dtype=np.float32)
+        step = 1 << 22
+        for s in range(0, len(voc), step):  # float64 temporaries one block at a time
+            e = min(len(voc), s + step)
+            t = tf[s:e].astype(np.float32).astype(np.float64)
+            # bm25s per document: tf / (k1 * ((1 - b) + b * l_d / l_avg) + tf), times idf
+            tfc = t / (k1 * ((1 - b) + b * lens_arr[doc[s:e]] / avg) + t)
+            scores[s:e] = idf[voc[s:e]].astype(np.float64) * tfc
+        del tf, lens_arr
+        m = sp.csc_matrix((scores, (doc, voc)), shape=(n, n_vocab), dtype=np.float32)
+        del scores, doc, voc
         r = bm25s.BM25(k1=k1, b=b, method="lucene")
-        r.index([list(t) for t in tokens], show_progress=False)
+        r.scores = {"data": m.data, "indices": m.indices, "indptr": m.indptr, "num_docs": n}
+        if "" not in vocab:  # bm25s's empty token, past the matrix's last column
+            vocab[""] = n_vocab
+        r.vocab_dict = vocab
+        r.unique_token_ids_set = set(vocab.values())
+        r.nonoccurrence_array = None
         return cls(r, np.asarray(pids, dtype=np.int64))
 
     def __len__(self) -> int:

@@ -279,7 +279,8 @@ def _load_lexical(folder: Path, cfg: Config, manifest: dict, resolve: Resolver) 
     return MilvusBM25(client, name, saved["vocab"], saved["df"], saved["n"])
 
 
-def _load_vectors(folder: Path, cfg: Config, manifest: dict, resolve: Resolver) -> MilvusVectors:
+def _load_vectors(folder: Path, cfg: Config, manifest: dict, resolve: Resolver,
+                  readonly: bool = False) -> MilvusVectors:
     uri = _uri(folder, cfg)
     client = _client(uri, cfg)
     name = collection_names(folder, cfg)[0]

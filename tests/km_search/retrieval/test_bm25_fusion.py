@@ -48,6 +48,46 @@ def test_bm25_scores_match_reference(seed_tokens, query):
     assert pids[0] == 100 + int(np.argmax(ref))
 
 
+def _bm25s_matrix(tokens: list[list[str]]):
+    """bm25s's own in-memory index() over the same tokens: (passages x terms by name)."""
+    import bm25s
+    import scipy.sparse as sp
+
+    r = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
+    r.index([list(t) for t in tokens], show_progress=False)
+    sc = r.scores
+    m = sp.csc_matrix((sc["data"], sc["indices"], sc["indptr"]),
+                      shape=(len(tokens), len(sc["indptr"]) - 1))
+    return m, r.vocab_dict
+
+
+def test_streamed_build_equals_bm25s_index_bit_for_bit(seed_tokens, tmp_path):
+    """BM25Index.build reads each passage's tokens once from any iterable (the indexer
+    streams them from passages.db) and yields exactly bm25s's own score matrix: every
+    (passage, term) weight equal as float32, the same terms, the same empty token; saved
+    and loaded (memory-mapped) it searches alike. Repeated tokens, an empty passage and
+    Thai digits included."""
+    tokens = seed_tokens + [[], ["๒๕๖๔", "๒๕๖๔", "๒๕๖๔", "การ"], seed_tokens[0] * 3]
+    ref, ref_vocab = _bm25s_matrix(tokens)
+    idx = BM25Index.build((list(t) for t in tokens), range(7, 7 + len(tokens)))  # a generator
+    got = idx.passage_weights().tocsc()
+    vocab = idx.vocab
+    assert set(vocab) == set(ref_vocab) and vocab[""] == got.shape[1] == ref.shape[1]
+    order = [vocab[t] for t, _ in sorted(ref_vocab.items(), key=lambda kv: kv[1]) if t != ""]
+    ref_sorted = [t for t, _ in sorted(ref_vocab.items(), key=lambda kv: kv[1]) if t != ""]
+    assert [ref_vocab[t] for t in ref_sorted] == list(range(ref.shape[1]))
+    mine = got[:, order]
+    assert (mine != ref).nnz == 0 and mine.nnz == ref.nnz
+    assert np.array_equal(mine.toarray().view(np.uint32), ref.toarray().view(np.uint32))
+    idx.save(tmp_path / "bm25")
+    again = BM25Index.load(tmp_path / "bm25", mmap=True)
+    for q in ("ปัจจัยความสำเร็จ ขอนแก่นศึกษา", "๒๕๖๔ การ"):
+        a, b = idx.search(tokenize(q), 20), again.search(tokenize(q), 20)
+        assert a[0].tolist() == b[0].tolist() and a[1].tolist() == b[1].tolist()
+    with pytest.raises(ValueError, match="token lists"):
+        BM25Index.build(iter(tokens), range(len(tokens) + 1))
+
+
 def test_bm25_unknown_words_and_mask(seed_tokens, tmp_path):
     idx = BM25Index.build(seed_tokens, list(range(len(seed_tokens))))
     assert len(idx.search(["คำที่ไม่มีอยู่จริงเลย"], 5)[0]) == 0
