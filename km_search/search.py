@@ -19,6 +19,7 @@ from km_search import passages as P
 from km_search.embed import Embedder, get_embedder
 from km_search.models import Hit
 from km_search.overview import Overview, collection_overview
+from km_search.query.lexicon import LATIN_WORD, InducedLexicon
 from km_search.query.stopwords import is_stop
 from km_search.retrieval.backend import EMPTY, get_backend
 from km_search.retrieval.filters import Filter
@@ -184,6 +185,8 @@ class Searcher:
         depth = depth or self.cfg.candidates
         where = filters.expression() if filters and filters.active() else None
         tokens = query_tokens(query, self.expand)
+        if self.cfg.lexicon and mode != "dense":
+            tokens += self._lexicon_terms(tokens)
         for term in boost or ():
             tokens += [t for t in tokenize(term, normalized=False) if t not in tokens]
         b = d = EMPTY
@@ -200,6 +203,19 @@ class Searcher:
             cov = cover(tokens, b[0]) if cover else np.ones(len(b[0]), np.float32)
             ev = Evidence(cov, latin_share(query))
         return Probe(b, d, ev, tokens, mode)
+
+    def _lexicon_terms(self, tokens: list[str]) -> list[str]:
+        """Thai words the induced lexicon gives the query's English words (built on first
+        use from the loaded BM25 vocabulary; none for backends that keep no vocabulary)."""
+        index = getattr(self.lexical, "index", None)
+        if index is None or not any(LATIN_WORD.match(t) for t in tokens):
+            return []
+        built = getattr(self, "_lexicon", None)
+        if built is None or built[0] is not self.build:
+            built = (self.build, InducedLexicon.build(index, self.embedder, self.cfg.lexicon,
+                                                      self.cfg.lexicon_min_df, self.cfg.cache_db))
+            self._lexicon = built
+        return built[1].expand(tokens, self.embedder, self.cfg.cache_db)
 
     def fuse(self, pr: "Probe", params: Adaptive | None = None) -> list[tuple[int, float]]:
         if pr.mode == "bm25":
