@@ -449,6 +449,8 @@ def fusion_summary(cfg: Config) -> dict:
     out = {"method": cfg.fusion, "bm25_weight": cfg.bm25_weight}
     if cfg.fusion == "adaptive":
         out.update(asdict(DEFAULT_ADAPTIVE), w_thai=cfg.bm25_weight)
+    if cfg.lexicon:
+        out["lexicon"] = cfg.lexicon
     return out
 
 
