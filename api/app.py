@@ -20,7 +20,7 @@ from km_search.search import QueryError
 from km_search.settings import Config
 
 from .access import RateLimits
-from .feedback import FeedbackStore
+from km_search.feedback import FeedbackStore
 from .lessons import lessons_router
 from .routes import (chat_router, documents_router, export_router, feedback_router,
                      search_router, status_router)

@@ -13,9 +13,6 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from pydantic import ValidationError
 
-from km_search import indexdir
-from km_search import passages as P
-from km_search.docstore import DocumentStore
 from km_search.markup import safe_url
 from km_search.models import Hit
 from km_search.query.rewrite import rewrite
@@ -148,23 +145,12 @@ def _document(request: Request, doc_id: str):
     if not _DOC_ID.match(doc_id):
         raise HTTPException(400, "invalid document id: use the doc_id of a search hit "
                                  "(letters, digits, '-' and '_' only)")
-    cfg = _svc(request).cfg
-    if not cfg.corpus_db.exists():
+    found = _svc(request).get().document(doc_id)
+    if found is None:
         raise HTTPException(404, f"no document {doc_id}")
-    with DocumentStore(cfg.corpus_db) as store:
-        doc = store.get(doc_id)
-    if doc is None:
-        raise HTTPException(404, f"no document {doc_id}")
-    passages = []
-    searcher = _svc(request).get()
-    db = P.open_db(searcher.build / indexdir.PASSAGES, readonly=True)
-    try:
-        for r in db.execute("SELECT pid, ordinal, start, end FROM passages WHERE doc_id=? "
-                            "ORDER BY ordinal", (doc_id,)):
-            passages.append({"chunk_id": r[0], "ordinal": r[1], "start": r[2], "end": r[3]})
-    finally:
-        db.close()
-    return doc, passages
+    doc, spans = found
+    return doc, [{"chunk_id": s.pid, "ordinal": s.ordinal, "start": s.start, "end": s.end}
+                 for s in spans]
 
 
 @documents_router.get("/documents/{doc_id}", summary="A whole document (JSON, or HTML for browsers)")

@@ -2,12 +2,17 @@
 
     python -m bench.loadtest [--home DIR] [-n 200] [-c 4] [--mode hybrid]
     python -m bench.loadtest --soak 60 -c 50 --workers 2 [--home DIR]
+    python -m bench.loadtest --soak 60 -c 50 --workers 2 --chat-every 0      # hybrid /search only
+    python -m bench.loadtest --soak 60 -c 50 --workers 2 --passages 100000   # on a 100k home
 
 The first sends N GET /search, C at a time, and prints p50/p95/p99. ``--soak S`` runs C
 clients for S seconds, each on its own keep-alive connection, mixing hybrid /search (3 of
 4 requests) and /chat (1 of 4); a 503 (the server shedding load) is counted apart from
 errors and its Retry-After honoured. It reports accepted req/s, p50/p99 of accepted
-requests, the share shed and the errors. ``--workers N`` starts a real
+requests, the share shed and the errors; ``--chat-every 0`` sends only hybrid /search
+(``--chat-every N``: every N-th request is a /chat). ``--passages N`` first writes a home
+of N real Thai passages resampled as `km-search bench` does (bench.speed.resampled_home),
+kept under ``--keep DIR`` for the next run or deleted afterwards. ``--workers N`` starts a real
 `km-search serve --workers N` process; otherwise the app runs in-process with uvicorn (or
 ``--url`` of a running server).
 """
@@ -15,11 +20,14 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import shutil
 import socket
 import statistics
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -91,7 +99,8 @@ def run(url: str, n: int, c: int, mode: str, queries: list[str] | None = None,
 
 
 def soak(url: str, seconds: float, clients: int, chat_every: int = 4) -> dict:
-    """``clients`` threads for ``seconds``: hybrid /search, every ``chat_every``-th a /chat.
+    """``clients`` threads for ``seconds``: hybrid /search, every ``chat_every``-th a /chat
+    (``chat_every`` 0: none).
     Latencies are of accepted (200) requests; 503s are shed load (the client waits
     Retry-After, at most 1 s, as a polite client would), anything else is an error."""
     import http.client
@@ -112,7 +121,7 @@ def soak(url: str, seconds: float, clients: int, chat_every: int = 4) -> dict:
         n = i
         while time.perf_counter() < stop:
             q = QUERIES[n % len(QUERIES)]
-            chat = n % chat_every == 0
+            chat = chat_every > 0 and n % chat_every == 0
             n += 1
             t = time.perf_counter()
             try:
@@ -148,7 +157,8 @@ def soak(url: str, seconds: float, clients: int, chat_every: int = 4) -> dict:
         t.join()
     wall = time.perf_counter() - t0
     total = len(lat) + shed[0] + errors[0]
-    return {"clients": clients, "seconds": round(wall, 1), "requests": total,
+    return {"clients": clients, "seconds": round(wall, 1), "chat_every": chat_every,
+            "requests": total,
             "accepted": len(lat), "accepted_per_s": round(len(lat) / wall, 1),
             "p50_ms": round(_pct(lat, 50), 1) if lat else None,
             "p99_ms": round(_pct(lat, 99), 1) if lat else None,
@@ -202,25 +212,45 @@ def main() -> None:
     ap.add_argument("-c", type=int, default=4)
     ap.add_argument("--mode", default="hybrid", choices=["bm25", "dense", "hybrid"])
     ap.add_argument("--soak", type=float, help="seconds of mixed /search + /chat load from -c clients")
+    ap.add_argument("--chat-every", type=int, default=4,
+                    help="soak: every N-th request is a /chat (0 = hybrid /search only)")
     ap.add_argument("--workers", type=int, help="start `km-search serve --workers N` to test")
+    ap.add_argument("--passages", type=int, help="first write a home of N resampled real Thai "
+                    "passages (as `km-search bench` does) and test that")
+    ap.add_argument("--keep", help="with --passages: keep the home in DIR/<N> (reused if there)")
     a = ap.parse_args()
+    tmp, env = None, {}
+    if a.passages:
+        from bench.speed import resampled_home
+
+        cfg = load_config(home=a.home)  # the model and embedding cache of this home
+        root = Path(a.keep) if a.keep else Path(tmp := tempfile.mkdtemp(prefix="kmload-"))
+        a.home = str(resampled_home(cfg, a.passages, root / str(a.passages)))
+        env = {"KM_SEARCH_MODELS_DIR": str(cfg.models_dir)}
+    try:
+        _drive(a, a.url, env)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _drive(a, url: str | None, env: dict[str, str]) -> None:
     srv = proc = None
-    url = a.url
     if not url and a.workers:
-        proc, url = serve_process(a.home, a.workers)
+        proc, url = serve_process(a.home, a.workers, env)
     if not url:
         import uvicorn
 
-
         port = free_port()
-        srv = uvicorn.Server(uvicorn.Config(create_app(load_config(home=a.home), warm=True),
+        cfg = load_config(home=a.home, **{k[10:].lower(): v for k, v in env.items()})
+        srv = uvicorn.Server(uvicorn.Config(create_app(cfg, warm=True),
                                             host="127.0.0.1", port=port, log_level="warning"))
         threading.Thread(target=srv.run, daemon=True).start()
         while not srv.started:
             time.sleep(0.05)
         url = f"http://127.0.0.1:{port}"
     try:
-        print(soak(url, a.soak, a.c) if a.soak else run(url, a.n, a.c, a.mode))
+        print(soak(url, a.soak, a.c, a.chat_every) if a.soak else run(url, a.n, a.c, a.mode))
     finally:
         if srv:
             srv.should_exit = True

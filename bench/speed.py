@@ -223,6 +223,33 @@ def bench_size(n: int, base: Base, queries: list[str], qvecs: np.ndarray, cfg: C
     return res
 
 
+DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "iapp-wiki-qa"
+
+
+def resampled_home(cfg: Config, n: int, home: Path, data_dir: Path | None = None) -> Path:
+    """A servable home of ``n`` passages resampled exactly as :func:`bench_size` does
+    (same seed: the same passages, tokens and vectors), for a load test to serve. A home
+    already holding a live build is reused as it is. Returns ``home``."""
+    if indexdir.live_build(home) is not None:
+        return home
+    data_dir = data_dir or (DATA_DIR if DATA_DIR.exists() else None)
+    base = load_base(cfg, data_dir, 0, get_embedder(cfg))
+    rng = np.random.default_rng(n)
+    pick = rng.integers(0, len(base.tokens), size=n)
+    vecs = base.vecs[pick] + rng.normal(0, 0.02, size=(n, base.vecs.shape[1])).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    pids = np.arange(1, n + 1, dtype=np.int64)
+    backend = get_backend(cfg.backend)
+    build, fields = bench_http.start_home(home, base.chunks, base.tokens, pick, cfg, seed=n,
+                                          fields=backend.filters_natively)
+    tokens = (bench_http.copy_tokens(base.tokens[i], j) for j, i in enumerate(pick))
+    bm = backend.build_lexical(build, cfg, pids, list(tokens), fields)
+    index = backend.new_vectors(build, cfg, vecs.shape[1], n, vecs)
+    index.add(pids, vecs, fields)
+    bench_http.finish_home(home, build, backend, bm, index, base.model, cfg, len(base.chunks))
+    return home
+
+
 def _log_size(res: dict, log: Callable[[str], None]) -> None:
     sv = res.get("serving", {})
     log(f"  {res['passages']:>9,} passages: bm25 build {res['bm25_build_s']:.1f}s, {res['dense_kind']} "

@@ -41,10 +41,11 @@ def _guard(fn):
         from km_search.indexdir import IndexError_
         from km_search.retrieval.rerank import RerankerError
         from km_search.search import QueryError
+        from km_search.settings import SettingError
 
         try:
             return fn(*a, **kw)
-        except (QueryError, IndexError_, IngestError, RerankerError) as e:
+        except (QueryError, IndexError_, IngestError, SettingError, RerankerError) as e:
             _fail(str(e))
         except KeyboardInterrupt:
             _fail("interrupted; nothing was lost (the live index is unchanged)", 130)
@@ -239,7 +240,9 @@ def info(verify: bool = typer.Option(False, help="Also check every index file's 
     cfg = load_config(home=str(home) if home else None)
     out.print(f"[bold]home[/] {cfg.home_path}")
     for s in SETTINGS:
-        out.print(f"  {s.name} = {getattr(cfg, s.name)!r}  [dim]({s.env})[/]")
+        value = getattr(cfg, s.name)
+        shown = "'***'" if s.secret and value else repr(str(value) if isinstance(value, Path) else value)
+        out.print(f"  {s.name} = {shown}  [dim]({s.env})[/]")
     if cfg.corpus_db.exists():
         with DocumentStore(cfg.corpus_db) as store:
             out.print(f"[bold]documents[/] {store.count()}")
@@ -268,7 +271,7 @@ def eval_cmd(data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help
              split: str = typer.Option("test", help="test | valid"),
              limit: int = typer.Option(0, help="Ask only the first N questions (0 = all); the "
                                        "corpus stays whole, so the figures estimate a full run's "
-                                       "(tests/test_eval.py checks them against results/)."),
+                                       "(tests/bench/test_eval.py checks them against results/)."),
              english: bool = typer.Option(True, help="Also run the English-question set over the seeds."),
              tune: bool = typer.Option(False, help="Sweep fusion settings (only allowed on valid)."),
              judgements: Optional[Path] = typer.Option(
@@ -485,6 +488,8 @@ def serve(host: Optional[str] = typer.Option(None, help="Listen address (KM_SEAR
     # the workers build their app from the environment: pass the resolved options on
     os.environ.update({"KM_SEARCH_HOME": str(cfg.home_path), "KM_SEARCH_SERVE_HOST": cfg.serve_host,
                        "KM_SEARCH_SERVE_PORT": str(cfg.serve_port)})
+    if n > 1 and not cfg.embed_threads:  # each worker embeds on its share of the cores
+        os.environ["KM_SEARCH_EMBED_THREADS"] = str(max(1, (os.cpu_count() or 1) // n))
     err.print(f"km-search at http://{cfg.serve_host}:{cfg.serve_port}/ (home {cfg.home_path}, "
               f"{n} worker{'s' if n > 1 else ''})", highlight=False)
     uvicorn.run("api.app:app_from_env", factory=True, host=cfg.serve_host, port=cfg.serve_port,

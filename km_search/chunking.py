@@ -8,17 +8,15 @@ each chunk, and is prepended when embedding and BM25-indexing it.
 """
 from __future__ import annotations
 
-from pythainlp.tokenize import word_tokenize
-
 from .models import Chunk, Document
 from .thai import split_sentences, word_count
-from .thai.tokenize import engine_name
+from .thai.tokenize import segment
 
 
 def _split_long(text: str, start: int, target: int) -> list[tuple[int, int, int]]:
     """Cut one over-long sentence at word boundaries: (start, end, words)."""
     pieces, cur, words, off = [], start, 0, start
-    for tok in word_tokenize(text, engine=engine_name()):
+    for tok in segment(text, keep_whitespace=True):
         off += len(tok)
         if tok.strip():
             words += 1

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -54,6 +55,22 @@ def add_doc(db: sqlite3.Connection, doc: Document, chunks: list[Chunk],
                    [(p, c.doc_id, c.ordinal, c.title, c.text, SEP.join(t), c.start, c.end)
                     for p, c, t in zip(pids, chunks, tokens)])
     return pids
+
+
+@dataclass(frozen=True)
+class PassageSpan:
+    """Where one passage of a document lies in the document's text (for anchors)."""
+
+    pid: int
+    ordinal: int
+    start: int
+    end: int
+
+
+def doc_spans(db: sqlite3.Connection, doc_id: str) -> list[PassageSpan]:
+    """The passages of one document, in reading order."""
+    return [PassageSpan(*r) for r in db.execute(
+        "SELECT pid, ordinal, start, end FROM passages WHERE doc_id=? ORDER BY ordinal", (doc_id,))]
 
 
 def next_pid(db: sqlite3.Connection) -> int:

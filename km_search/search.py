@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -17,7 +18,8 @@ import numpy as np
 from km_search import indexdir
 from km_search import passages as P
 from km_search.embed import Embedder, get_embedder
-from km_search.models import Hit
+from km_search.docstore import DocumentStore
+from km_search.models import Document, Hit
 from km_search.overview import Overview, collection_overview
 from km_search.query.lexicon import LATIN_WORD, InducedLexicon
 from km_search.query.stopwords import is_stop
@@ -99,12 +101,34 @@ class Probe:
     mode: str
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    """One loaded build: what a search reads, swapped whole by a reload."""
+
+    build: Path
+    manifest: dict
+    vectors: Any
+    lexical: Any
+    db: sqlite3.Connection
+
+
 class Searcher:
+    """Searches run concurrently: FAISS search (one OpenMP thread per call), bm25s's
+    read-only score matrix and ONNX Runtime's ``run`` are safe to call from many threads,
+    and each thread reads passages.db through its own read-only connection. Only a
+    reload takes the lock; a search reads the loaded build once, at its start, so a
+    swap mid-search never mixes two builds. (One lock around every search used to
+    serialise a server process's threads: with 2 cores, one core sat idle while a
+    request waited.)"""
+
     def __init__(self, cfg: Config, embedder: Embedder | None = None, verify: bool = False):
         self.cfg = cfg
         self._embedder = embedder
         self._lock = threading.Lock()
+        self._local = threading.local()
         self._pins: list[indexdir.BuildPin] = []
+        self._lexicon: tuple[Path, InducedLexicon] | None = None
+        self._lexicon_lock = threading.Lock()
         self._load(verify)
         # loaded up front so a bad KM_SEARCH_RERANKER fails at start, not at the first query
         self.reranker = get_reranker(cfg.reranker, cfg.rerank_top)
@@ -151,8 +175,27 @@ class Searcher:
                 f"index at {build} is inconsistent (vectors {vectors.count()}x{vectors.dim}, "
                 f"bm25 {lexical.count()}, passages {n}, manifest dim {man['model']['dim']}); "
                 "rebuild with `km-search index --rebuild`")
-        self.build, self.manifest = build, man
-        self.vectors, self.lexical, self.db = vectors, lexical, db
+        # one assignment: a search that reads ``_state`` sees the old build or the new one
+        self._state = _Loaded(build, man, vectors, lexical, db)
+
+    # the loaded build's parts, as before the snapshot existed
+    build = property(lambda self: self._state.build)
+    manifest = property(lambda self: self._state.manifest)
+    vectors = property(lambda self: self._state.vectors)
+    lexical = property(lambda self: self._state.lexical)
+    db = property(lambda self: self._state.db)
+
+    def _reader(self, build) -> sqlite3.Connection:
+        """This thread's read-only connection to ``build``'s passages.db (sqlite3 objects
+        are not for concurrent use from several threads)."""
+        cur = getattr(self._local, "conn", None)
+        if cur is not None and cur[0] == build:
+            return cur[1]
+        if cur is not None:
+            cur[1].close()
+        db = P.open_db(build / indexdir.PASSAGES, readonly=True)
+        self._local.conn = (build, db)
+        return db
 
     def reload_if_changed(self) -> bool:
         """Load the live build if a rebuild replaced it; returns True if it did."""
@@ -177,44 +220,47 @@ class Searcher:
 
     # -- searching -----------------------------------------------------------
     def probe(self, query: str, mode: str = "hybrid", depth: int | None = None,
-              filters: Filters | None = None, boost: list[str] | None = None) -> "Probe":
+              filters: Filters | None = None, boost: list[str] | None = None,
+              state: "_Loaded | None" = None) -> "Probe":
         """Each retriever's candidates for a cleaned query, and the lexical evidence.
         ``boost``: extra BM25 terms (canonical forms of what the query names)."""
+        st = state or self._state
         if mode not in MODES:
             raise QueryError(f"unknown mode '{mode}': choose one of {', '.join(MODES)}")
         depth = depth or self.cfg.candidates
         where = filters.expression() if filters and filters.active() else None
         tokens = query_tokens(query, self.expand)
         if self.cfg.lexicon and mode != "dense":
-            tokens += self._lexicon_terms(tokens)
+            tokens += self._lexicon_terms(tokens, st)
         for term in boost or ():
             tokens += [t for t in tokenize(term, normalized=False) if t not in tokens]
         b = d = EMPTY
         if mode in ("bm25", "hybrid"):
-            b = self.lexical.search(tokens, depth, where)
+            b = st.lexical.search(tokens, depth, where)
         # (Embedding the query on a second thread while BM25 scores was tried: no gain on
         # 2 cores, where ONNX Runtime already uses both; 100k bench p50 7.2 vs 7.1 ms.)
         if mode in ("dense", "hybrid"):
             qv = self.embedder.encode_queries([query])[0]
-            d = self.vectors.search(qv, depth, where)
+            d = st.vectors.search(qv, depth, where)
         ev = None
         if mode == "hybrid":
-            cover = getattr(self.lexical, "coverage", None)  # absent (milvus): neutral 1
+            cover = getattr(st.lexical, "coverage", None)  # absent (milvus): neutral 1
             cov = cover(tokens, b[0]) if cover else np.ones(len(b[0]), np.float32)
             ev = Evidence(cov, latin_share(query))
         return Probe(b, d, ev, tokens, mode)
 
-    def _lexicon_terms(self, tokens: list[str]) -> list[str]:
+    def _lexicon_terms(self, tokens: list[str], st: "_Loaded") -> list[str]:
         """Thai words the induced lexicon gives the query's English words (built on first
-        use from the loaded BM25 vocabulary; none for backends that keep no vocabulary)."""
-        index = getattr(self.lexical, "index", None)
+        use from the build's BM25 vocabulary; none for backends that keep no vocabulary)."""
+        index = getattr(st.lexical, "index", None)
         if index is None or not any(LATIN_WORD.match(t) for t in tokens):
             return []
-        built = getattr(self, "_lexicon", None)
-        if built is None or built[0] is not self.build:
-            built = (self.build, InducedLexicon.build(index, self.embedder, self.cfg.lexicon,
-                                                      self.cfg.lexicon_min_df, self.cfg.cache_db))
-            self._lexicon = built
+        with self._lexicon_lock:  # one build per loaded index, however many threads ask
+            built = self._lexicon
+            if built is None or built[0] is not st.build:
+                built = (st.build, InducedLexicon.build(index, self.embedder, self.cfg.lexicon,
+                                                        self.cfg.lexicon_min_df, self.cfg.cache_db))
+                self._lexicon = built
         return built[1].expand(tokens, self.embedder, self.cfg.cache_db)
 
     def fuse(self, pr: "Probe", params: Adaptive | None = None) -> list[tuple[int, float]]:
@@ -234,10 +280,11 @@ class Searcher:
         return replace(DEFAULT_ADAPTIVE, w_thai=self.cfg.bm25_weight)
 
     def retrieve(self, query: str, mode: str = "hybrid", depth: int | None = None,
-                 filters: Filters | None = None, boost: list[str] | None = None
+                 filters: Filters | None = None, boost: list[str] | None = None,
+                 state: "_Loaded | None" = None
                  ) -> tuple[list[tuple[int, float]], dict, list[str]]:
         """Ranked (pid, score) for a cleaned query, per-retriever scores, query tokens."""
-        pr = self.probe(query, mode, depth, filters, boost)
+        pr = self.probe(query, mode, depth, filters, boost, state)
         parts: dict[str, dict[int, float]] = {}
         if mode in ("bm25", "hybrid"):
             parts["bm25"] = dict(zip(pr.bm25[0].tolist(), pr.bm25[1].tolist()))
@@ -261,38 +308,42 @@ class Searcher:
             if plan.date_from and not (f.date_from or f.date_to):
                 f.date_from, f.date_to = plan.date_from, plan.date_to
         boost = plan.boost_terms if plan is not None else None
-        with self._lock:
-            ranked, parts, tokens = self._reranked(q, mode, max(self.cfg.candidates, 3 * k), f, boost)
-            hits = self._hits(ranked, parts, set(tokens), k, max_per_doc or self.cfg.max_per_doc)
-            if not hits and f is not filters:
-                plan.demote_filters()
-                ranked, parts, tokens = self._reranked(q, mode, max(self.cfg.candidates, 3 * k),
-                                                       filters, plan.boost_terms)
-                hits = self._hits(ranked, parts, set(tokens), k, max_per_doc or self.cfg.max_per_doc)
-            return hits
+        st = self._state  # this search's build, whatever a reload does meanwhile
+        depth, per_doc = max(self.cfg.candidates, 3 * k), max_per_doc or self.cfg.max_per_doc
+        ranked, parts, tokens = self._reranked(q, mode, depth, f, boost, st)
+        hits = self._hits(ranked, parts, set(tokens), k, per_doc, st)
+        if not hits and f is not filters:
+            plan.demote_filters()
+            ranked, parts, tokens = self._reranked(q, mode, depth, filters, plan.boost_terms, st)
+            hits = self._hits(ranked, parts, set(tokens), k, per_doc, st)
+        return hits
 
     def _reranked(self, q: str, mode: str, depth: int, filters: Filters | None,
-                  boost: list[str] | None) -> tuple[list[tuple[int, float]], dict, list[str]]:
+                  boost: list[str] | None, st: "_Loaded"
+                  ) -> tuple[list[tuple[int, float]], dict, list[str]]:
         """:meth:`retrieve`, then the optional cross-encoder over the fused head (its scores
         join the hit's per-retriever scores as ``rerank``)."""
-        ranked, parts, tokens = self.retrieve(q, mode, depth, filters, boost)
+        ranked, parts, tokens = self.retrieve(q, mode, depth, filters, boost, st)
         if self.reranker is not None and ranked:
-            ranked = self.reranker.rerank(q, ranked, self._texts)
+            ranked = self.reranker.rerank(q, ranked, lambda pids: self._texts(pids, st))
             parts["rerank"] = dict(ranked[: self.reranker.top_n])
         return ranked, parts, tokens
 
-    def _texts(self, pids: list[int]) -> dict[int, str]:
+    def _texts(self, pids: list[int], st: "_Loaded | None" = None) -> dict[int, str]:
+        """Passage texts by pid, read from ``st``'s build (default: the loaded one)."""
         marks = ",".join("?" * len(pids))
-        return dict(self.db.execute(f"SELECT pid, text FROM passages WHERE pid IN ({marks})", pids))
+        db = self._reader((st or self._state).build)
+        return dict(db.execute(f"SELECT pid, text FROM passages WHERE pid IN ({marks})", pids))
 
-    def _hits(self, ranked, parts, qtokens: set[str], k: int, max_per_doc: int) -> list[Hit]:
+    def _hits(self, ranked, parts, qtokens: set[str], k: int, max_per_doc: int,
+              st: "_Loaded") -> list[Hit]:
         hits: list[Hit] = []
         per_doc: dict[str, int] = {}
         rows: dict[int, sqlite3.Row] = {}
         step = 2 * k  # rows fetched per query: one round trip for most searches
         for i, (pid, score) in enumerate(ranked):
             if i % step == 0:
-                rows = self._rows([p for p, _ in ranked[i:i + step]])
+                rows = self._rows([p for p, _ in ranked[i:i + step]], st)
             row = rows.get(pid)
             if row is None or per_doc.get(row["doc_id"], 0) >= max_per_doc:
                 continue
@@ -310,10 +361,10 @@ class Searcher:
                 break
         return hits
 
-    def _rows(self, pids: list[int]) -> dict[int, sqlite3.Row]:
+    def _rows(self, pids: list[int], st: "_Loaded") -> dict[int, sqlite3.Row]:
         """Display rows of passages by pid; the token column (as long as the text) is not read."""
         marks = ",".join("?" * len(pids))
-        cur = self.db.execute(
+        cur = self._reader(st.build).execute(
             "SELECT p.pid, p.doc_id, p.ordinal, p.title, p.text, d.url, d.publisher, d.published, "
             "d.published_raw, d.provinces FROM passages p JOIN docs d ON d.doc_id = p.doc_id "
             f"WHERE p.pid IN ({marks})", pids)
@@ -321,18 +372,30 @@ class Searcher:
 
     def passage_vectors(self, pids: list[int]) -> np.ndarray:
         """Stored vectors of passages (read back from the vector index, not re-embedded)."""
-        with self._lock:
-            return self.vectors.reconstruct(pids)
+        return self._state.vectors.reconstruct(pids)
 
     def doc_passages(self) -> dict[str, list[int]]:
         """Each indexed document's passage ids, in order."""
         by_doc: dict[str, list[int]] = {}
-        for pid, doc_id in self.db.execute("SELECT pid, doc_id FROM passages ORDER BY pid"):
+        db = self._reader(self._state.build)
+        for pid, doc_id in db.execute("SELECT pid, doc_id FROM passages ORDER BY pid"):
             by_doc.setdefault(doc_id, []).append(pid)
         return by_doc
 
+    def document(self, doc_id: str) -> tuple[Document, list[P.PassageSpan]] | None:
+        """A whole stored document and where the loaded build's passages lie in it (the
+        document page marks the cited one); None when the store does not hold it."""
+        if not self.cfg.corpus_db.exists():
+            return None
+        with DocumentStore(self.cfg.corpus_db) as store:
+            doc = store.get(doc_id)
+        if doc is None:
+            return None
+        return doc, P.doc_spans(self._reader(self._state.build), doc_id)
+
     def doc_of(self, pid: int) -> str | None:
-        row = self.db.execute("SELECT doc_id FROM passages WHERE pid=?", (pid,)).fetchone()
+        row = self._reader(self._state.build).execute(
+            "SELECT doc_id FROM passages WHERE pid=?", (pid,)).fetchone()
         return row[0] if row else None
 
     def stats(self) -> dict:
@@ -340,6 +403,5 @@ class Searcher:
 
     def overview(self) -> Overview:
         """Counts, publishers, provinces and date range of the loaded build's documents."""
-        with self._lock:
-            return collection_overview(self.db)
+        return collection_overview(self._reader(self._state.build))
 

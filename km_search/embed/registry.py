@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from km_search.settings import Config
+from km_search.settings import RUNTIMES, Config
 
 from .base import Embedder
 from .fake import HashEmbedder
@@ -20,7 +20,6 @@ from .sentence_transformers import SentenceTransformerEmbedder
 from .static import StaticEmbedder, ensure_static_model
 
 _CACHE: dict[tuple[str, str], Embedder] = {}
-RUNTIMES = ("onnx-int8", "onnx", "torch")
 
 
 def get_embedder(cfg: Config) -> Embedder:
@@ -40,7 +39,7 @@ def get_embedder(cfg: Config) -> Embedder:
             if int8:  # other vectors (cosine ~0.997 to fp32): an index of its own
                 fp, label = f"{fp}-int8b1", f"{label}, int8"  # b1: one text per run
             emb = OnnxEmbedder(path, label=label, fingerprint=fp, batch_size=cfg.batch_size,
-                               int8=int8)
+                               int8=int8, threads=cfg.embed_threads)
         else:
             emb = SentenceTransformerEmbedder(str(path), label=label, batch_size=cfg.batch_size,
                                               fingerprint=fp)

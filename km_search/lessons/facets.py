@@ -267,6 +267,7 @@ def gov40_dimensions(text: str) -> list[str]:
 # -- per-document facets and counts -------------------------------------------------------
 FACETS = ("fiscal_year", "year", "agency", "ministry", "province", "region", "pmqa",
           "gov40", "factor")
+INT_FACETS = ("fiscal_year", "year")  # values are years (ints); the rest are labels
 
 
 def doc_facets(*, title: str, body: str, publisher: str = "", published: str | None = None,
@@ -308,6 +309,9 @@ def facet_counts(items: Iterable[Any], store: Any = None) -> dict[str, dict[Any,
     metadata and passage text.
     """
     seen: dict[str, dict[str, list]] = {}
+    items = list(items)
+    carded = (store.facets_of(it if isinstance(it, str) else it.doc_id for it in items)
+              if store is not None else {})
     for it in items:
         doc_id = it if isinstance(it, str) else it.doc_id
         if doc_id in seen:
@@ -316,9 +320,8 @@ def facet_counts(items: Iterable[Any], store: Any = None) -> dict[str, dict[Any,
                 for k, v in more.items():
                     seen[doc_id][k] = list(dict.fromkeys(seen[doc_id][k] + v))
             continue
-        card = store.get(doc_id) if store is not None else None
-        if card is not None:
-            seen[doc_id] = card.facets
+        if doc_id in carded:
+            seen[doc_id] = carded[doc_id]
         elif not isinstance(it, str):
             seen[doc_id] = _hit_facets(it)
     return count_facets(seen.values())

@@ -48,7 +48,8 @@ class LexicalIndex(Protocol):
     def coverage(self, tokens: list[str], ids: np.ndarray) -> np.ndarray:
         """Per passage in ``ids``: the share of the query's idf mass it contains (words
         the corpus lacks count at full idf); adaptive fusion weighs BM25 by it. Optional:
-        a backend without it (milvus, which keeps no document frequencies) counts as 1."""
+        a backend without it counts as 1 (both built-in backends have it: milvus keeps
+        the document frequencies beside its vocabulary)."""
 
     def count(self) -> int: ...
 

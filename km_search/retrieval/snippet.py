@@ -7,10 +7,9 @@ never reaches a browser unescaped.
 from __future__ import annotations
 
 import numpy as np
-from pythainlp.tokenize import word_tokenize
 
 from km_search.thai import fold_digits
-from km_search.thai.tokenize import engine_name
+from km_search.thai.tokenize import segment
 
 
 def highlight_spans(text: str, query_tokens: set[str]) -> list[tuple[int, int]]:
@@ -25,7 +24,7 @@ def highlight_spans(text: str, query_tokens: set[str]) -> list[tuple[int, int]]:
     if same_length and not any(t in folded for t in query_tokens):
         return []
     spans, off = [], 0
-    for tok in word_tokenize(text, engine=engine_name()):
+    for tok in segment(text, keep_whitespace=True):
         n = len(tok)
         word = folded[off:off + n].strip() if same_length else fold_digits(tok.strip())
         if word and word in query_tokens:

@@ -10,8 +10,8 @@ Typical damage, and what is done about it:
 * Stray spaces before upper/lower vowels and tone marks ("ที ่") -> removed.
 * SARA AM lost as " า" ("ส าเร จ") and MAITAIKHU lost as a space ("เร จ") -> decided
   with the PyThaiNLP dictionary: every candidate ("สำ"/"สา", "เร จ"/"เรจ"/"เร็จ")
-  is segmented and the one with the fewest unknown characters (then fewest words) wins;
-  a real space is kept on a tie.
+  is segmented (by the index's own segmenter, ``tokenize.segment``) and the one with the
+  fewest unknown characters (then fewest words) wins; a real space is kept on a tie.
 * SARA AA extracted as SARA AM ("กำร" for "การ"), which happens to whole documents
   whose font maps the glyph wrongly: only when a text has more ำ than า (never the
   case in clean Thai), each ำ is decided by the dictionary as above.
@@ -24,6 +24,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+
+from .tokenize import segment
 
 _PUA = {
     0xF700: "\u0e10", 0xF701: "\u0e34", 0xF702: "\u0e35", 0xF703: "\u0e36", 0xF704: "\u0e37",
@@ -56,11 +58,9 @@ def _dictionary() -> frozenset[str]:
 @lru_cache(maxsize=65536)
 def _cost(s: str) -> tuple[int, int]:
     """(unknown Thai characters, words) of a string without spaces; lower is better."""
-    from pythainlp.tokenize import word_tokenize
-
     words = _dictionary()
     unknown = n = 0
-    for tok in word_tokenize(s, engine="newmm", keep_whitespace=False):
+    for tok in segment(s):
         n += 1
         if tok not in words and re.search(f"[{_THAI}]", tok):
             unknown += len(tok)

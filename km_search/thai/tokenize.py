@@ -33,8 +33,12 @@ def engine_name() -> str:
     return _engine()
 
 
-def _segment(text: str) -> list[str]:
-    return word_tokenize(text, engine=_engine(), keep_whitespace=False)
+def segment(text: str, *, keep_whitespace: bool = False) -> list[str]:
+    """The words of ``text`` as it stands (not normalised), cut by the engine the index
+    uses. Every module that segments Thai calls this, so chunking, snippets and PDF repair
+    cannot drift to another engine than the search tokens; ``keep_whitespace=True``
+    keeps the spaces, so the pieces add up to ``text`` (offsets)."""
+    return word_tokenize(text, engine=_engine(), keep_whitespace=keep_whitespace)
 
 
 def tokenize(text: str, *, normalized: bool = False) -> list[str]:
@@ -43,7 +47,7 @@ def tokenize(text: str, *, normalized: bool = False) -> list[str]:
         text = normalize(text)
     text = fold_digits(text)
     out = []
-    for tok in _segment(text):
+    for tok in segment(text):
         tok = tok.strip()
         if tok and _WORDLIKE.search(tok):
             out.append(tok)
@@ -52,7 +56,7 @@ def tokenize(text: str, *, normalized: bool = False) -> list[str]:
 
 @lru_cache(maxsize=4096)
 def _cached_count(text: str) -> int:
-    return sum(1 for t in _segment(text) if t.strip())
+    return sum(1 for t in segment(text) if t.strip())
 
 
 def word_count(text: str) -> int:

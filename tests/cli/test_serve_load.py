@@ -1,0 +1,60 @@
+"""`km-search serve --workers N` and the bounded in-flight queue, on a real server process.
+
+Fake embedder, two worker processes, at most one request in flight per process, twelve
+clients for a few seconds: the overflow is shed with 503 + Retry-After at once, every
+other request is answered, nothing else fails. (Throughput figures belong to the
+benchmark, `python -m bench.loadtest --soak`, not to this test.)
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import MODELS
+import pytest
+
+# server processes / fuzzing: the full tier (README's command and .ci/run) runs it, the fast tier doesn't
+pytestmark = pytest.mark.slow
+
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def test_workers_and_shedding_under_overload(fake_seed_home):
+    from bench.loadtest import serve_process, soak
+
+    proc, url = serve_process(str(fake_seed_home), 2, {
+        "KM_SEARCH_MODEL": "fake", "KM_SEARCH_MODELS_DIR": str(MODELS),
+        "KM_SEARCH_MAX_INFLIGHT": "1"})
+    try:
+        # uvicorn's supervisor runs the two workers as its child processes
+        workers = _children(proc.pid)
+        assert len(workers) >= 2, workers
+        r = soak(url, seconds=4, clients=12)
+        assert r["errors"] == 0, r
+        assert r["accepted"] > 0 and r["shed_share"] > 0, r
+        # a shed answer says when to come back
+        with httpx.Client(base_url=url, timeout=30) as c:
+            with ThreadPoolExecutor(16) as pool:
+                rs = list(pool.map(lambda _: c.post("/chat", json={"question": "ขอนแก่นศึกษา"}),
+                                   range(32)))
+        shed = [x for x in rs if x.status_code == 503]
+        assert {x.status_code for x in rs} <= {200, 503}
+        assert all(x.headers.get("retry-after") == "1" and "busy" in x.json()["detail"]
+                   for x in shed)
+        assert httpx.get(url + "/health", timeout=30).status_code == 200  # never shed
+    finally:
+        proc.terminate()
+        proc.wait(30)
