@@ -451,6 +451,7 @@ def fusion_summary(cfg: Config) -> dict:
         out.update(asdict(DEFAULT_ADAPTIVE), w_thai=cfg.bm25_weight)
     if cfg.lexicon:
         out["lexicon"] = cfg.lexicon
+    out["places_en"] = cfg.places_en
     return out
 
 
