@@ -489,7 +489,7 @@ def serve(host: Optional[str] = typer.Option(None, help="Listen address (KM_SEAR
     os.environ.update({"KM_SEARCH_HOME": str(cfg.home_path), "KM_SEARCH_SERVE_HOST": cfg.serve_host,
                        "KM_SEARCH_SERVE_PORT": str(cfg.serve_port)})
     if n > 1 and not cfg.embed_threads:  # each worker embeds on its share of the cores
-        os.environ["KM_SEARCH_EMBED_THREADS"] = str(max(1, (os.cpu_count() or 1) // n))
+        os.environ.update(KM_SEARCH_EMBED_THREADS=str(max(1, (os.cpu_count() or 1) // n)))
     err.print(f"km-search at http://{cfg.serve_host}:{cfg.serve_port}/ (home {cfg.home_path}, "
               f"{n} worker{'s' if n > 1 else ''})", highlight=False)
     uvicorn.run("api.app:app_from_env", factory=True, host=cfg.serve_host, port=cfg.serve_port,

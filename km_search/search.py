@@ -330,9 +330,9 @@ class Searcher:
         return ranked, parts, tokens
 
     def _texts(self, pids: list[int], st: "_Loaded | None" = None) -> dict[int, str]:
-        """Passage texts by pid, read from ``st``'s build (default: the loaded one)."""
-        marks = ",".join("?" * len(pids))
+        """Passage texts by id from ``st``'s build (default: the loaded one)."""
         db = self._reader((st or self._state).build)
+        marks = ",".join("?" * len(pids))
         return dict(db.execute(f"SELECT pid, text FROM passages WHERE pid IN ({marks})", pids))
 
     def _hits(self, ranked, parts, qtokens: set[str], k: int, max_per_doc: int,
