@@ -23,7 +23,7 @@ import numpy as np
 from corpus.seeds import bundled_seeds
 from indexer import update_index
 from km_search.docstore import DocumentStore
-from km_search.embed.cache import EmbeddingCache, _key
+from km_search.embed.cache import EmbeddingCache
 from km_search.indexdir import IndexMissing
 from km_search.models import Document
 from km_search.retrieval.fusion import DEFAULT_ADAPTIVE, Adaptive, fuse
@@ -309,14 +309,7 @@ class _QueryVectors:
         self.name, self.dim, self.fingerprint = emb.name, emb.dim, emb.fingerprint
 
     def encode_queries(self, texts):
-        model = self.fingerprint + "|query"
-        found = self._cache.lookup(model, texts)
-        todo = [t for t in dict.fromkeys(texts) if _key(t) not in found]
-        if todo:
-            vecs = self._emb.encode_queries(todo)
-            self._cache.put(model, todo, vecs)
-            found.update({_key(t): v for t, v in zip(todo, vecs)})
-        return np.stack([found[_key(t)] for t in texts])
+        return self._cache.cached(self.fingerprint + "|query", texts, self._emb.encode_queries)
 
     def __getattr__(self, name):
         return getattr(self._emb, name)
@@ -456,6 +449,9 @@ def fusion_summary(cfg: Config) -> dict:
     out = {"method": cfg.fusion, "bm25_weight": cfg.bm25_weight}
     if cfg.fusion == "adaptive":
         out.update(asdict(DEFAULT_ADAPTIVE), w_thai=cfg.bm25_weight)
+    if cfg.lexicon:
+        out["lexicon"] = cfg.lexicon
+    out["places_en"] = cfg.places_en
     return out
 
 

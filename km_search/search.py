@@ -21,6 +21,7 @@ from km_search.embed import Embedder, get_embedder
 from km_search.docstore import DocumentStore
 from km_search.models import Document, Hit
 from km_search.overview import Overview, collection_overview
+from km_search.query.lexicon import LATIN_WORD, InducedLexicon
 from km_search.query.stopwords import is_stop
 from km_search.retrieval.backend import EMPTY, get_backend
 from km_search.retrieval.filters import Filter
@@ -126,6 +127,8 @@ class Searcher:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._pins: list[indexdir.BuildPin] = []
+        self._lexicon: tuple[Path, InducedLexicon] | None = None
+        self._lexicon_lock = threading.Lock()
         self._load(verify)
         # loaded up front so a bad KM_SEARCH_RERANKER fails at start, not at the first query
         self.reranker = get_reranker(cfg.reranker, cfg.rerank_top)
@@ -227,6 +230,8 @@ class Searcher:
         depth = depth or self.cfg.candidates
         where = filters.expression() if filters and filters.active() else None
         tokens = query_tokens(query, self.expand)
+        if self.cfg.lexicon and mode != "dense":
+            tokens += self._lexicon_terms(tokens, st)
         for term in boost or ():
             tokens += [t for t in tokenize(term, normalized=False) if t not in tokens]
         b = d = EMPTY
@@ -243,6 +248,20 @@ class Searcher:
             cov = cover(tokens, b[0]) if cover else np.ones(len(b[0]), np.float32)
             ev = Evidence(cov, latin_share(query))
         return Probe(b, d, ev, tokens, mode)
+
+    def _lexicon_terms(self, tokens: list[str], st: "_Loaded") -> list[str]:
+        """Thai words the induced lexicon gives the query's English words (built on first
+        use from the build's BM25 vocabulary; none for backends that keep no vocabulary)."""
+        index = getattr(st.lexical, "index", None)
+        if index is None or not any(LATIN_WORD.match(t) for t in tokens):
+            return []
+        with self._lexicon_lock:  # one build per loaded index, however many threads ask
+            built = self._lexicon
+            if built is None or built[0] is not st.build:
+                built = (st.build, InducedLexicon.build(index, self.embedder, self.cfg.lexicon,
+                                                        self.cfg.lexicon_min_df, self.cfg.cache_db))
+                self._lexicon = built
+        return built[1].expand(tokens, self.embedder, self.cfg.cache_db)
 
     def fuse(self, pr: "Probe", params: Adaptive | None = None) -> list[tuple[int, float]]:
         if pr.mode == "bm25":
