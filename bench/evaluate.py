@@ -23,7 +23,7 @@ import numpy as np
 from corpus.seeds import bundled_seeds
 from indexer import update_index
 from km_search.docstore import DocumentStore
-from km_search.embed.cache import EmbeddingCache, _key
+from km_search.embed.cache import EmbeddingCache
 from km_search.indexdir import IndexMissing
 from km_search.models import Document
 from km_search.retrieval.fusion import DEFAULT_ADAPTIVE, Adaptive, fuse
@@ -309,14 +309,7 @@ class _QueryVectors:
         self.name, self.dim, self.fingerprint = emb.name, emb.dim, emb.fingerprint
 
     def encode_queries(self, texts):
-        model = self.fingerprint + "|query"
-        found = self._cache.lookup(model, texts)
-        todo = [t for t in dict.fromkeys(texts) if _key(t) not in found]
-        if todo:
-            vecs = self._emb.encode_queries(todo)
-            self._cache.put(model, todo, vecs)
-            found.update({_key(t): v for t, v in zip(todo, vecs)})
-        return np.stack([found[_key(t)] for t in texts])
+        return self._cache.cached(self.fingerprint + "|query", texts, self._emb.encode_queries)
 
     def __getattr__(self, name):
         return getattr(self._emb, name)
@@ -375,26 +368,35 @@ def _slice_modes(searcher, queries: list[tuple[str, str]], keep: dict | None = N
     return sl.metrics()
 
 
-def tune_adaptive(slices: dict[str, Slice], log: Callable[[str], None] = print) -> dict:
+def tune_grid() -> list[Adaptive]:
+    """The settings ``--tune`` sweeps: BM25 weights and coverage power around the ones the
+    first sweep chose (results/eval-tune-adaptive.json), crossed with the confidence shift
+    (``gap`` 0 = off) and the depth its top gap is measured at."""
+    return [Adaptive(w_thai=wt, w_latin=wl, power=pw, gap=g, gap_depth=gd)
+            for pw in (0.5, 1.0) for wt in (0.6, 0.7) for wl in (0.4, 0.5)
+            for g in (0.0, 0.1, 0.2, 0.3, 0.5) for gd in (5, 10)]
+
+
+def tune_adaptive(slices: dict[str, Slice], log: Callable[[str], None] = print,
+                  grid: list[Adaptive] | None = None) -> dict:
     """Sweep the adaptive-fusion constants over dev slices. Chosen: the best mean hybrid
     MRR@10 among settings where hybrid >= max(bm25, dense) (R@1 and MRR@10) on every
     slice; if none qualifies, the best mean MRR@10."""
+    grid = grid or tune_grid()
     base = {n: sl.metrics() for n, sl in slices.items()}
     rows = []
-    for power in (0.0, 0.5, 1.0, 2.0):
-        for w_thai in (0.5, 0.6, 0.7):
-            for w_latin in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6):
-                p = Adaptive(w_thai=w_thai, w_latin=w_latin, power=power)
-                per = {n: _metrics(sl.ranks("hybrid", p)) for n, sl in slices.items()}
-                ok = all(per[n]["R@1"] >= max(base[n]["bm25"]["R@1"], base[n]["dense"]["R@1"]) - 1e-9
-                         and per[n]["MRR@10"] >= max(base[n]["bm25"]["MRR@10"], base[n]["dense"]["MRR@10"]) - 1e-9
-                         for n in per)
-                mean = sum(m["MRR@10"] for m in per.values()) / len(per)
-                rows.append({"w_thai": w_thai, "w_latin": w_latin, "power": power, "ok": ok,
-                             "mean_MRR@10": mean,
-                             "slices": {n: [round(m["R@1"], 4), round(m["MRR@10"], 4)] for n, m in per.items()}})
-                log(f"  tune w_thai={w_thai} w_latin={w_latin} power={power}: mean MRR@10 {mean:.4f}"
-                    f"{' (hybrid >= both everywhere)' if ok else ''}")
+    for p in grid:
+        per = {n: _metrics(sl.ranks("hybrid", p)) for n, sl in slices.items()}
+        ok = all(per[n]["R@1"] >= max(base[n]["bm25"]["R@1"], base[n]["dense"]["R@1"]) - 1e-9
+                 and per[n]["MRR@10"] >= max(base[n]["bm25"]["MRR@10"], base[n]["dense"]["MRR@10"]) - 1e-9
+                 for n in per)
+        mean = sum(m["MRR@10"] for m in per.values()) / len(per)
+        rows.append({**asdict(p), "ok": ok,
+                     "mean_MRR@10": mean,
+                     "slices": {n: [round(m["R@1"], 4), round(m["MRR@10"], 4)] for n, m in per.items()}})
+        log(f"  tune w_thai={p.w_thai} w_latin={p.w_latin} power={p.power} gap={p.gap}/"
+            f"{p.gap_depth}: mean MRR@10 {mean:.4f}"
+            f"{' (hybrid >= both everywhere)' if ok else ''}")
     pool = [r for r in rows if r["ok"]] or rows
     best = max(pool, key=lambda r: r["mean_MRR@10"])
     return {"rows": rows, "best": best, "single": {n: {k: base[n][k] for k in ("bm25", "dense")}
@@ -447,6 +449,9 @@ def fusion_summary(cfg: Config) -> dict:
     out = {"method": cfg.fusion, "bm25_weight": cfg.bm25_weight}
     if cfg.fusion == "adaptive":
         out.update(asdict(DEFAULT_ADAPTIVE), w_thai=cfg.bm25_weight)
+    if cfg.lexicon:
+        out["lexicon"] = cfg.lexicon
+    out["places_en"] = cfg.places_en
     return out
 
 

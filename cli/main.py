@@ -39,12 +39,13 @@ def _guard(fn):
     def wrapper(*a, **kw):
         from corpus.ingest import IngestError
         from km_search.indexdir import IndexError_
+        from km_search.retrieval.rerank import RerankerError
         from km_search.search import QueryError
         from km_search.settings import SettingError
 
         try:
             return fn(*a, **kw)
-        except (QueryError, IndexError_, IngestError, SettingError) as e:
+        except (QueryError, IndexError_, IngestError, SettingError, RerankerError) as e:
             _fail(str(e))
         except KeyboardInterrupt:
             _fail("interrupted; nothing was lost (the live index is unchanged)", 130)
@@ -488,7 +489,7 @@ def serve(host: Optional[str] = typer.Option(None, help="Listen address (KM_SEAR
     os.environ.update({"KM_SEARCH_HOME": str(cfg.home_path), "KM_SEARCH_SERVE_HOST": cfg.serve_host,
                        "KM_SEARCH_SERVE_PORT": str(cfg.serve_port)})
     if n > 1 and not cfg.embed_threads:  # each worker embeds on its share of the cores
-        os.environ.update({"KM_SEARCH_EMBED_THREADS": str(max(1, (os.cpu_count() or 1) // n))})
+        os.environ.update(KM_SEARCH_EMBED_THREADS=str(max(1, (os.cpu_count() or 1) // n)))
     err.print(f"km-search at http://{cfg.serve_host}:{cfg.serve_port}/ (home {cfg.home_path}, "
               f"{n} worker{'s' if n > 1 else ''})", highlight=False)
     uvicorn.run("api.app:app_from_env", factory=True, host=cfg.serve_host, port=cfg.serve_port,

@@ -35,7 +35,7 @@ from km_search.embed.cache import EmbeddingCache
 from km_search.models import Chunk
 from km_search.retrieval.backend import Backend, get_backend
 from km_search.settings import Config
-from km_search.thai import tokenize
+from km_search.thai.places_en import PLACES_EN_VERSION, passage_tokens
 from km_search.thai.tokenize import engine_name
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -75,10 +75,17 @@ class Plan:
         return not self.full and not self.gone and not self.new
 
 
+def places_version(cfg: Config) -> int:
+    """What the build's passage tokens hold beyond the words: 0, or the version of the
+    provinces' English forms (km_search/thai/places_en.py)."""
+    return PLACES_EN_VERSION if cfg.places_en else 0
+
+
 def compatible(man: dict, emb: Embedder, cfg: Config) -> bool:
     """Can a build with manifest ``man`` be updated in place under ``cfg``?"""
     return (man.get("model", {}).get("fingerprint") == emb.fingerprint
             and man.get("tokenizer", {}).get("engine") == engine_name()
+            and man.get("tokenizer", {}).get("places_en", 0) == places_version(cfg)
             and man.get("chunking") == {"target_words": cfg.chunk_tokens,
                                         "overlap": cfg.chunk_overlap}
             and indexdir.backend_of(man) == cfg.backend)
@@ -130,7 +137,7 @@ def write_passages(cfg: Config, plan: Plan, store: DocumentStore, build: Path,
         doc = store.get(doc_id)
         chunks = chunk_document(doc, cfg.chunk_tokens, cfg.chunk_overlap)
         inputs = [passage_input(c) for c in chunks]
-        pids = P.add_doc(db, doc, chunks, [tokenize(t) for t in inputs], pid)
+        pids = P.add_doc(db, doc, chunks, [passage_tokens(t, bool(cfg.places_en)) for t in inputs], pid)
         pid += len(pids)
         todo_pids += pids
         todo_texts += inputs
@@ -205,7 +212,8 @@ def publish_build(cfg: Config, emb: Embedder, build: Path, vectors: dict,
     indexdir.write_manifest(build, {
         "model": {"name": emb.name, "dim": emb.dim, "fingerprint": emb.fingerprint,
                   "setting": cfg.model},
-        "tokenizer": {"engine": engine_name(), "library": "pythainlp"},
+        "tokenizer": {"engine": engine_name(), "library": "pythainlp",
+                      "places_en": places_version(cfg)},
         "chunking": {"target_words": cfg.chunk_tokens, "overlap": cfg.chunk_overlap},
         "backend": cfg.backend,
         "dense": vectors,

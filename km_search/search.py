@@ -21,10 +21,12 @@ from km_search.embed import Embedder, get_embedder
 from km_search.docstore import DocumentStore
 from km_search.models import Document, Hit
 from km_search.overview import Overview, collection_overview
+from km_search.query.lexicon import LATIN_WORD, InducedLexicon
 from km_search.query.stopwords import is_stop
 from km_search.retrieval.backend import EMPTY, get_backend
 from km_search.retrieval.filters import Filter
 from km_search.retrieval.fusion import DEFAULT_ADAPTIVE, Adaptive, Evidence, fuse, latin_share
+from km_search.retrieval.rerank import get_reranker
 from km_search.retrieval.snippet import make_snippet
 from km_search.settings import Config
 from km_search.thai import normalize, tokenize
@@ -125,7 +127,11 @@ class Searcher:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._pins: list[indexdir.BuildPin] = []
+        self._lexicon: tuple[Path, InducedLexicon] | None = None
+        self._lexicon_lock = threading.Lock()
         self._load(verify)
+        # loaded up front so a bad KM_SEARCH_RERANKER fails at start, not at the first query
+        self.reranker = get_reranker(cfg.reranker, cfg.rerank_top)
 
     # -- loading -------------------------------------------------------------
     def _load(self, verify: bool) -> None:
@@ -224,6 +230,8 @@ class Searcher:
         depth = depth or self.cfg.candidates
         where = filters.expression() if filters and filters.active() else None
         tokens = query_tokens(query, self.expand)
+        if self.cfg.lexicon and mode != "dense":
+            tokens += self._lexicon_terms(tokens, st)
         for term in boost or ():
             tokens += [t for t in tokenize(term, normalized=False) if t not in tokens]
         b = d = EMPTY
@@ -240,6 +248,20 @@ class Searcher:
             cov = cover(tokens, b[0]) if cover else np.ones(len(b[0]), np.float32)
             ev = Evidence(cov, latin_share(query))
         return Probe(b, d, ev, tokens, mode)
+
+    def _lexicon_terms(self, tokens: list[str], st: "_Loaded") -> list[str]:
+        """Thai words the induced lexicon gives the query's English words (built on first
+        use from the build's BM25 vocabulary; none for backends that keep no vocabulary)."""
+        index = getattr(st.lexical, "index", None)
+        if index is None or not any(LATIN_WORD.match(t) for t in tokens):
+            return []
+        with self._lexicon_lock:  # one build per loaded index, however many threads ask
+            built = self._lexicon
+            if built is None or built[0] is not st.build:
+                built = (st.build, InducedLexicon.build(index, self.embedder, self.cfg.lexicon,
+                                                        self.cfg.lexicon_min_df, self.cfg.cache_db))
+                self._lexicon = built
+        return built[1].expand(tokens, self.embedder, self.cfg.cache_db)
 
     def fuse(self, pr: "Probe", params: Adaptive | None = None) -> list[tuple[int, float]]:
         if pr.mode == "bm25":
@@ -288,13 +310,30 @@ class Searcher:
         boost = plan.boost_terms if plan is not None else None
         st = self._state  # this search's build, whatever a reload does meanwhile
         depth, per_doc = max(self.cfg.candidates, 3 * k), max_per_doc or self.cfg.max_per_doc
-        ranked, parts, tokens = self.retrieve(q, mode, depth, f, boost, st)
+        ranked, parts, tokens = self._reranked(q, mode, depth, f, boost, st)
         hits = self._hits(ranked, parts, set(tokens), k, per_doc, st)
         if not hits and f is not filters:
             plan.demote_filters()
-            ranked, parts, tokens = self.retrieve(q, mode, depth, filters, plan.boost_terms, st)
+            ranked, parts, tokens = self._reranked(q, mode, depth, filters, plan.boost_terms, st)
             hits = self._hits(ranked, parts, set(tokens), k, per_doc, st)
         return hits
+
+    def _reranked(self, q: str, mode: str, depth: int, filters: Filters | None,
+                  boost: list[str] | None, st: "_Loaded"
+                  ) -> tuple[list[tuple[int, float]], dict, list[str]]:
+        """:meth:`retrieve`, then the optional cross-encoder over the fused head (its scores
+        join the hit's per-retriever scores as ``rerank``)."""
+        ranked, parts, tokens = self.retrieve(q, mode, depth, filters, boost, st)
+        if self.reranker is not None and ranked:
+            ranked = self.reranker.rerank(q, ranked, lambda pids: self._texts(pids, st))
+            parts["rerank"] = dict(ranked[: self.reranker.top_n])
+        return ranked, parts, tokens
+
+    def _texts(self, pids: list[int], st: "_Loaded | None" = None) -> dict[int, str]:
+        """Passage texts by id from ``st``'s build (default: the loaded one)."""
+        db = self._reader((st or self._state).build)
+        marks = ",".join("?" * len(pids))
+        return dict(db.execute(f"SELECT pid, text FROM passages WHERE pid IN ({marks})", pids))
 
     def _hits(self, ranked, parts, qtokens: set[str], k: int, max_per_doc: int,
               st: "_Loaded") -> list[Hit]:

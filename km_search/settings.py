@@ -96,6 +96,23 @@ SETTINGS: list[Setting] = [
             "BM25 side of English or mixed queries (comma list; '' = none): 'provinces' and "
             "'agencies' (names and acronyms) and 'terms' (hand-written KM vocabulary). Each is "
             "measured by `km-search eval --set iapp,tatoeba`."),
+    Setting("places_en", 1, "1 = a passage naming a province also gets that province's English "
+            "forms ('khon kaen', 'korat', 'surat thani'; km_search/thai/places_en.py) as BM25 "
+            "tokens, so English questions match it; 0 = off. Changing it rebuilds the index.",
+            int, bounds=(0, 1)),
+    Setting("lexicon", 0.0, "Induced English -> Thai lexicon for BM25 (km_search/query/lexicon.py): "
+            "each English query word adds the corpus Thai word the embedding model puts closest "
+            "to it, if their cosine reaches this threshold; 0 = off (the default). 0.92 was chosen "
+            "on the dev slices (lower ones hurt Tatoeba); its gain there is one question, and the "
+            "corpus's Thai words (those in lexicon_min_df+ passages) are embedded once, minutes "
+            "on a CPU for a few thousand words.", float, bounds=_SHARE),
+    Setting("lexicon_min_df", 3, "With the lexicon: a corpus word must occur in at least this many "
+            "passages to be a translation.", int, bounds=_POS),
+    Setting("reranker", None, "Optional cross-encoder that reorders the fused top results: a "
+            "sentence-transformers CrossEncoder folder (or a hub name where the hub can be "
+            "reached). Unset (the default): no reranking; no cross-encoder ships offline."),
+    Setting("rerank_top", 20, "With a reranker: how many fused results it rescores (one model "
+            "call per result; the rest keep their fused order below them).", int, bounds=_POS),
     Setting("max_query_chars", 2000, "Longest accepted query, in characters.", int, bounds=_POS),
     Setting("batch_size", 16, "Embedding batch size.", int, bounds=_POS),
     Setting("embed_threads", 0, "ONNX Runtime threads per embedding call; 0 = one per CPU core "

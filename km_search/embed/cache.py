@@ -45,6 +45,18 @@ class EmbeddingCache:
         found = self.lookup(model, texts)
         return [t for t in dict.fromkeys(texts) if _key(t) not in found]
 
+    def cached(self, model: str, texts: Sequence[str],
+               compute: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+        """Vectors of ``texts`` under the key ``model``; only misses go to ``compute``
+        (query vectors, word vectors: anything keyed by text under its own model key)."""
+        found = self.lookup(model, texts)
+        todo = [t for t in dict.fromkeys(texts) if _key(t) not in found]
+        if todo:
+            vecs = compute(todo)
+            self.put(model, todo, vecs)
+            found.update({_key(t): v for t, v in zip(todo, vecs)})
+        return np.stack([found[_key(t)] for t in texts])
+
     def put(self, model: str, texts: Sequence[str], vecs: np.ndarray) -> None:
         """Store vectors computed elsewhere (e.g. by Ray workers); one transaction."""
         with self.db:

@@ -8,7 +8,7 @@ import pytest
 from km_search.query.rewrite import is_follow_up, rewrite
 from km_search.query.understand import plan, understand
 from km_search.retrieval.bm25 import BM25Index
-from km_search.retrieval.fusion import Adaptive, Evidence, adaptive, fuse, latin_share
+from km_search.retrieval.fusion import Adaptive, Evidence, adaptive, fuse, latin_share, top_gap
 from km_search.search import query_tokens
 from km_search.thai import tokenize
 
@@ -174,3 +174,24 @@ def test_adaptive_fusion_discounts_a_top_bm25_hit_that_matched_little():
     # power 0 and equal weights reproduce wsum exactly
     same = adaptive(bm, de, ev, Adaptive(0.6, 0.6, 0.0))
     assert same == pytest.approx(dict(fuse(bm, de, "wsum", 0.6)))
+
+
+def test_confidence_gap_moves_weight_to_the_retriever_whose_top_hit_stands_out():
+    """BM25 sure (its top hit far above the rest), dense guessing (level scores): with the
+    gap shift on, BM25's top hit wins; with it off (gap 0), dense's top hit wins."""
+    bm = (np.array([1, 2, 3, 4]), np.array([10.0, 2.0, 1.9, 1.8]))
+    de = (np.array([5, 6, 7, 1, 8]), np.array([0.90, 0.89, 0.88, 0.50, 0.10]))
+    ev = Evidence(coverage=np.ones(4), latin=0.0)
+    off = Adaptive(w_thai=0.3, w_latin=0.3, power=1.0, gap=0.0, gap_depth=2)
+    on = Adaptive(w_thai=0.3, w_latin=0.3, power=1.0, gap=0.5, gap_depth=2)
+    assert fuse(bm, de, "adaptive", ev=ev, params=off)[0][0] == 5
+    assert fuse(bm, de, "adaptive", ev=ev, params=on)[0][0] == 1
+    # the shift is gap * (bm25 top gap - dense top gap), measured at gap_depth
+    bgap = 1.0 - 1.9 / 10.0
+    dgap = 1.0 - (0.88 - 0.10) / 0.80
+    w = 0.3 + 0.5 * (bgap - dgap)
+    assert adaptive(bm, de, ev, on)[2] == pytest.approx(w * 0.2)
+    # a retriever with one candidate has no gap; the weight never leaves [0.05, 0.95]
+    assert top_gap(np.array([1.0]), 5) == 0.0
+    huge = Adaptive(w_thai=0.9, w_latin=0.9, power=1.0, gap=100.0, gap_depth=2)
+    assert adaptive(bm, de, ev, huge)[4] == pytest.approx(0.95 * 0.18)
