@@ -174,12 +174,13 @@ def worker_memory_mb(pid: int) -> list[dict[str, float]]:
 
     out = []
     for p in psutil.Process(pid).children(recursive=True):
-        try:
+        try:  # the workers are spawned processes; skip multiprocessing's resource tracker
+            if "spawn_main" not in " ".join(p.cmdline()):
+                continue
             m = p.memory_full_info()
         except psutil.Error:
             continue
-        if m.rss > 100 * 2**20:  # the workers, not uvicorn's small helper processes
-            out.append({"pid": p.pid, "rss_mb": round(m.rss / 2**20), "pss_mb": round(m.pss / 2**20)})
+        out.append({"pid": p.pid, "rss_mb": round(m.rss / 2**20), "pss_mb": round(m.pss / 2**20)})
     return out
 
 
