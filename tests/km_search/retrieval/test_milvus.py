@@ -107,13 +107,14 @@ def test_filter_expressions_quote_thai_and_quotes():
 def test_exact_ties_go_by_pid_on_both_backends(tmp_path, fake_embedder):
     """The same passage text under several documents ties exactly; FAISS and Milvus order
     such ties differently (24 of the 739 iapp test questions' dense top-10s differed only
-    so), so both go by pid and the backend does not decide which document is R@1."""
+    so), so both go by pid (the newest first) and the backend does not decide which
+    document is R@1."""
     import numpy as np
 
     from km_search.retrieval.backend import tie_order
 
     ids, scores = tie_order((np.array([9, 5, 2, 7]), np.array([0.5, 1.0, 1.0, 0.9], np.float32)))
-    assert ids.tolist() == [2, 5, 7, 9] and scores.tolist() == pytest.approx([1, 1, 0.9, 0.5])
+    assert ids.tolist() == [5, 2, 7, 9] and scores.tolist() == pytest.approx([1, 1, 0.9, 0.5])
     same = dict(title="ธนาคารน้ำใต้ดิน ตำบลโนนสวรรค์", body="ชุมชนขุดบ่อธนาคารน้ำใต้ดิน "
                 "ลดน้ำท่วมขังในฤดูฝน ๒๕๖๕ และเก็บน้ำไว้ใช้ในฤดูแล้ง", source="test")
     docs = [Document(doc_id=f"kmdup{i}", **same) for i in (3, 1, 2)] + [
@@ -131,6 +132,6 @@ def test_exact_ties_go_by_pid_on_both_backends(tmp_path, fake_embedder):
             ranked, _, _ = s.retrieve("ธนาคารน้ำใต้ดิน ฤดูฝน", mode, 10)
             top = ranked[:3]
             assert len({round(sc, 5) for _, sc in top}) == 1, (backend, mode, top)  # a real tie
-            assert [p for p, _ in top] == sorted(p for p, _ in top), (backend, mode, top)
+            assert [p for p, _ in top] == sorted((p for p, _ in top), reverse=True), (backend, mode, top)
             got[backend, mode] = [p for p, _ in ranked]
     assert got["local", "bm25"] == got["milvus", "bm25"] and got["local", "dense"] == got["milvus", "dense"]
