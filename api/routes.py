@@ -49,14 +49,16 @@ def _hit_out(h: Hit) -> HitOut:
     return HitOut(**h.to_dict(), link=A.passage_link(h))
 
 
-def _facets(request: Request, hits: list[Hit]) -> dict[str, dict[str, int]]:
-    """Facet counts (fiscal year, agency, province, region, PMQA, Gov 4.0, factor) of the hits."""
+def _facets(request: Request, hits: list[Hit], searcher) -> dict[str, dict[str, int]]:
+    """Facet counts (fiscal year, agency, province, region, PMQA, Gov 4.0, factor) of the
+    hits: from lesson cards, else from the text facets stored at index time."""
     from km_search.lessons import facet_counts
 
     from .lessons import lessons_store
 
     with lessons_store(request) as st:
-        counts = facet_counts(hits, store=st)
+        counts = facet_counts(hits, store=st,
+                              stored=searcher.passage_facets([h.chunk_id for h in hits]))
     return {k: {str(v): n for v, n in vals.items()} for k, vals in counts.items()}
 
 
@@ -79,7 +81,7 @@ def _do_search(request: Request, body: SearchIn) -> Response:
     hits = searcher.search(q, k=body.k, mode=body.mode, filters=body.filters.to_filters(),
                            max_per_doc=body.max_per_doc, plan=qp)
     out = {"query": q, "mode": body.mode, "took_ms": 0.0, "hits": [_hit_json(h) for h in hits],
-           "facets": _facets(request, hits), "understood": qp.understood}
+           "facets": _facets(request, hits, searcher), "understood": qp.understood}
     out["took_ms"] = round((time.perf_counter() - t) * 1000, 1)
     return Response(json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode(),
                     media_type="application/json")
@@ -137,7 +139,7 @@ def chat(request: Request, body: ChatIn) -> ChatOut:
     return ChatOut(question=question, answer=ans.text, found=ans.found, mode=ans.mode,
                    note=ans.note, citations=cites, hits=[_hit_out(h) for h in hits[:body.k]],
                    took_ms=round((time.perf_counter() - t) * 1000, 1),
-                   facets=_facets(request, hits[:body.k]), understood=qp.understood,
+                   facets=_facets(request, hits[:body.k], searcher), understood=qp.understood,
                    rewritten=rewritten)
 
 

@@ -166,6 +166,24 @@ def soak(url: str, seconds: float, clients: int, chat_every: int = 4) -> dict:
             "errors": errors[0], "error_kinds": kinds}
 
 
+def worker_memory_mb(pid: int) -> list[dict[str, float]]:
+    """RSS and PSS (shared pages split between the processes mapping them) of each worker
+    process of a `serve --workers N` supervisor ``pid``: memory-mapped index files count
+    in every worker's RSS but only once in the PSS sum."""
+    import psutil
+
+    out = []
+    for p in psutil.Process(pid).children(recursive=True):
+        try:  # the workers are spawned processes; skip multiprocessing's resource tracker
+            if "spawn_main" not in " ".join(p.cmdline()):
+                continue
+            m = p.memory_full_info()
+        except psutil.Error:
+            continue
+        out.append({"pid": p.pid, "rss_mb": round(m.rss / 2**20), "pss_mb": round(m.pss / 2**20)})
+    return out
+
+
 def serve_process(home: str | None, workers: int, env_extra: dict | None = None):
     """A real `km-search serve --workers N` on a free 127.0.0.1 port: (process, url)."""
     import os
@@ -250,7 +268,10 @@ def _drive(a, url: str | None, env: dict[str, str]) -> None:
             time.sleep(0.05)
         url = f"http://127.0.0.1:{port}"
     try:
-        print(soak(url, a.soak, a.c, a.chat_every) if a.soak else run(url, a.n, a.c, a.mode))
+        res = soak(url, a.soak, a.c, a.chat_every) if a.soak else run(url, a.n, a.c, a.mode)
+        if proc:
+            res["workers"] = worker_memory_mb(proc.pid)
+        print(res)
     finally:
         if srv:
             srv.should_exit = True

@@ -76,15 +76,21 @@ def write_passages(path: Path, chunks: Sequence[Chunk], tokens: Sequence[list[st
     the 1M texts or token lists is ever held. Returns the number of documents."""
     db = P.open_db(path)
     try:
+        from km_search.lessons.facets import text_facets
+
         pid, ndocs = 1, 0
+        facets: dict[int, dict] = {}  # per base passage: a copy's text is its base's
         for doc, span in _documents(pick, [c.title for c in chunks], seed):
-            cs, toks, off = [], [], 0
+            cs, toks, fs, off = [], [], [], 0
             for j in span:
                 c = chunks[pick[j]]
                 cs.append(Chunk(doc.doc_id, len(cs), c.text, c.title, off, off + len(c.text)))
                 off += len(c.text) + 2  # as if the document's passages were joined by "\n\n"
                 toks.append(copy_tokens(tokens[pick[j]], j))
-            pid += len(P.add_doc(db, doc, cs, toks, pid))
+                if int(pick[j]) not in facets:
+                    facets[int(pick[j])] = text_facets(c.title, c.text)
+                fs.append(facets[int(pick[j])])
+            pid += len(P.add_doc(db, doc, cs, toks, pid, fs))
             ndocs += 1
             if ndocs % 20_000 == 0:
                 db.commit()
@@ -211,8 +217,10 @@ def serving(cfg: Config, home: Path, timeout: float = 900) -> Iterator[Server]:
     port, log_path = free_port(), home / "serve.log"
     t0 = time.perf_counter()
     with open(log_path, "wb") as logf:  # a file, not a pipe: the access log never blocks it
+        # one worker: the latency table and its RSS are of one server process (the
+        # default, one worker per core, would measure the supervisor's RSS)
         proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--home", str(home),
-                                 "--host", "127.0.0.1", "--port", str(port)],
+                                 "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
                                 env=_server_env(cfg, home), stdout=logf, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"

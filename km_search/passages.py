@@ -23,6 +23,7 @@ CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
 CREATE TABLE IF NOT EXISTS docs (
     doc_id TEXT PRIMARY KEY, hash TEXT NOT NULL, url TEXT, title TEXT, publisher TEXT,
     published TEXT, published_raw TEXT, provinces TEXT, source TEXT);
+CREATE TABLE IF NOT EXISTS passage_facets (pid INTEGER PRIMARY KEY, facets TEXT NOT NULL);
 """
 
 
@@ -40,13 +41,22 @@ def remove_docs(db: sqlite3.Connection, doc_ids: Iterable[str]) -> list[int]:
     pids: list[int] = []
     for d in doc_ids:
         pids += [r[0] for r in db.execute("SELECT pid FROM passages WHERE doc_id=?", (d,))]
+        db.execute("DELETE FROM passage_facets WHERE pid IN (SELECT pid FROM passages WHERE doc_id=?)",
+                   (d,))
         db.execute("DELETE FROM passages WHERE doc_id=?", (d,))
         db.execute("DELETE FROM docs WHERE doc_id=?", (d,))
     return pids
 
 
 def add_doc(db: sqlite3.Connection, doc: Document, chunks: list[Chunk],
-            tokens: list[list[str]], first_pid: int) -> list[int]:
+            tokens: list[list[str]], first_pid: int,
+            facets: list[dict[str, list]] | None = None) -> list[int]:
+    """Store a document's passages (with their tokens and their text facets, computed
+    here unless ``facets`` gives them, one per chunk); returns their pids."""
+    if facets is None:
+        from km_search.lessons.facets import text_facets  # lessons imports search: late
+
+        facets = [text_facets(c.title, c.text) for c in chunks]
     db.execute("INSERT OR REPLACE INTO docs VALUES (?,?,?,?,?,?,?,?,?)",
                (doc.doc_id, doc.hash, doc.url, doc.title, doc.publisher, doc.published,
                 doc.published_raw, json.dumps(doc.provinces, ensure_ascii=False), doc.source))
@@ -54,7 +64,22 @@ def add_doc(db: sqlite3.Connection, doc: Document, chunks: list[Chunk],
     db.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?)",
                    [(p, c.doc_id, c.ordinal, c.title, c.text, SEP.join(t), c.start, c.end)
                     for p, c, t in zip(pids, chunks, tokens)])
+    db.executemany("INSERT OR REPLACE INTO passage_facets VALUES (?,?)",
+                   [(p, json.dumps(f, ensure_ascii=False)) for p, f in zip(pids, facets)])
     return pids
+
+
+def stored_facets(db: sqlite3.Connection, pids: list[int]) -> dict[int, dict[str, list]]:
+    """The text facets stored for ``pids`` (absent: passages of a build made before they
+    were stored, which callers facet from the text)."""
+    if not pids:
+        return {}
+    try:
+        rows = db.execute(f"SELECT pid, facets FROM passage_facets WHERE pid IN "
+                          f"({','.join('?' * len(pids))})", pids)
+        return {pid: json.loads(f) for pid, f in rows}
+    except sqlite3.OperationalError:  # no such table: an older build, opened read-only
+        return {}
 
 
 @dataclass(frozen=True)

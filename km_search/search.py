@@ -370,6 +370,11 @@ class Searcher:
             f"WHERE p.pid IN ({marks})", pids)
         return {r["pid"]: r for r in cur}
 
+    def passage_facets(self, pids: list[int]) -> dict[int, dict[str, list]]:
+        """The text facets the index stored for these passages (see
+        km_search.lessons.facets.text_facets), for search-result facet counts."""
+        return P.stored_facets(self._reader(self._state.build), list(pids))
+
     def passage_vectors(self, pids: list[int]) -> np.ndarray:
         """Stored vectors of passages (read back from the vector index, not re-embedded)."""
         return self._state.vectors.reconstruct(pids)

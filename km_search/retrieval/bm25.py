@@ -29,23 +29,26 @@ class BM25Index:
 
     @classmethod
     def build(cls, tokens: Iterable[Sequence[str]], pids: Sequence[int], k1: float = 1.2,
-              b: float = 0.75) -> "BM25Index":
+              b: float = 0.75, block: int = 1 << 22) -> "BM25Index":
         """BM25 (Lucene variant) over ``tokens``, one token list per pid, read ONCE in order
         so callers can stream them (from passages.db, or generated): each passage is
-        reduced to its (term id, count) pairs at once. bm25s's own ``index()`` holds every
-        passage's token list and then their ids as Python lists, which made the 1M bench
-        build peak at 6-11 GB; the pairs take 8 bytes each (118M at 1M passages). The
-        score matrix equals bm25s's bit for bit: the same arithmetic, in the same order and
-        dtypes, vectorised (tests/test_bm25_fusion.py builds both)."""
+        reduced to its (term id, count) pairs at once, kept in numpy parts of ~``block``
+        pairs, and the parts are scored and placed straight into the CSC arrays (a counting
+        sort by term). bm25s's own ``index()`` holds every passage's token list and then
+        their ids as Python lists, which made the 1M bench build peak at 6-11 GB; here the
+        peak is the pairs (8 bytes each; 118M at 1M passages) plus the matrix (8 bytes a
+        pair). The score matrix equals bm25s's bit for bit: the same arithmetic, in the same
+        order and dtypes, vectorised (tests/km_search/retrieval/test_bm25_fusion.py)."""
         from collections import Counter
 
         vocab: dict[str, int] = {}
         ids, tfs, parts = array("i"), array("I"), []
         lens, widths = [], []
 
-        def flush() -> None:  # numpy parts of ~4M pairs: no 2x regrowth of one huge array
+        def flush() -> None:  # a part ends with a whole passage
             if ids:
-                parts.append((np.frombuffer(ids, np.int32).copy(), np.frombuffer(tfs, np.uint32).copy()))
+                parts.append((np.frombuffer(ids, np.int32).copy(), np.frombuffer(tfs, np.uint32).copy(),
+                              len(lens) - sum(p[2] for p in parts)))
                 del ids[:], tfs[:]
         for toks in tokens:
             c = Counter(toks)
@@ -53,7 +56,7 @@ class BM25Index:
             tfs.extend(c.values())
             lens.append(len(toks))
             widths.append(len(c))
-            if len(ids) >= 1 << 22:
+            if len(ids) >= block:
                 flush()
         flush()
         n = len(lens)
@@ -63,34 +66,42 @@ class BM25Index:
             r = bm25s.BM25(k1=k1, b=b, method="lucene")
             r.index([[] for _ in range(n)], show_progress=False)
             return cls(r, np.asarray(pids, dtype=np.int64))
-        voc = np.concatenate([p[0] for p in parts])
-        tf = np.concatenate([p[1] for p in parts])
-        del parts
         n_vocab = len(vocab)
         avg = np.array(lens).mean()  # as bm25s: float64 mean of the lengths
+        lens_arr, width = np.asarray(lens, dtype=np.float64), np.asarray(widths, dtype=np.int64)
+        del lens, widths
+        df = np.zeros(n_vocab, dtype=np.int64)
+        for v, _, _ in parts:
+            df += np.bincount(v, minlength=n_vocab)
         # idf per document frequency, with math.log as bm25s (np.log may round otherwise)
-        df = np.bincount(voc, minlength=n_vocab)
         uniq, inv = np.unique(df, return_inverse=True)
         per_df = np.array([math.log(1 + (n - d + 0.5) / (d + 0.5)) if d else 0.0 for d in uniq.tolist()])
         idf = per_df[inv].astype(np.float32)  # bm25s stores idf as float32
+        indptr = np.zeros(n_vocab + 1, dtype=np.int64)
+        np.cumsum(df, out=indptr[1:])
         del df, inv
-        doc = np.repeat(np.arange(n, dtype=np.int32), np.asarray(widths, dtype=np.int64))
-        del widths
-        lens_arr = np.asarray(lens, dtype=np.float64)
-        del lens
-        scores = np.empty(len(voc), dtype=np.float32)
-        step = 1 << 22
-        for s in range(0, len(voc), step):  # float64 temporaries one block at a time
-            e = min(len(voc), s + step)
-            t = tf[s:e].astype(np.float32).astype(np.float64)
-            # bm25s per document: tf / (k1 * ((1 - b) + b * l_d / l_avg) + tf), times idf
-            tfc = t / (k1 * ((1 - b) + b * lens_arr[doc[s:e]] / avg) + t)
-            scores[s:e] = idf[voc[s:e]].astype(np.float64) * tfc
-        del tf, lens_arr
-        m = sp.csc_matrix((scores, (doc, voc)), shape=(n, n_vocab), dtype=np.float32)
-        del scores, doc, voc
+        indices = np.empty(int(indptr[-1]), dtype=np.int32)
+        data = np.empty(int(indptr[-1]), dtype=np.float32)
+        fill, first = indptr[:-1].copy(), 0
+        while parts:  # passage order: within each term, passages stay ascending (as scipy's)
+            v, t, nd = parts.pop(0)
+            doc = np.repeat(np.arange(first, first + nd, dtype=np.int32), width[first:first + nd])
+            first += nd
+            tf = t.astype(np.float32).astype(np.float64)
+            # bm25s per passage: tf / (k1 * ((1 - b) + b * l_d / l_avg) + tf), times idf
+            score = (idf[v].astype(np.float64) * (tf / (k1 * ((1 - b) + b * lens_arr[doc] / avg) + tf))
+                     ).astype(np.float32)
+            order = np.argsort(v, kind="stable")
+            vs = v[order]
+            starts = np.flatnonzero(np.r_[True, vs[1:] != vs[:-1]])
+            runs = np.diff(np.r_[starts, len(vs)])
+            pos = fill[vs] + (np.arange(len(vs)) - np.repeat(starts, runs))
+            indices[pos], data[pos] = doc[order], score[order]
+            fill[vs[starts]] += runs
+        small = indptr[-1] < 2**31  # scipy's index dtype
         r = bm25s.BM25(k1=k1, b=b, method="lucene")
-        r.scores = {"data": m.data, "indices": m.indices, "indptr": m.indptr, "num_docs": n}
+        r.scores = {"data": data, "indices": indices,
+                    "indptr": indptr.astype(np.int32) if small else indptr, "num_docs": n}
         if "" not in vocab:  # bm25s's empty token, past the matrix's last column
             vocab[""] = n_vocab
         r.vocab_dict = vocab

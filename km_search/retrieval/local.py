@@ -93,7 +93,7 @@ class FaissVectors:
 
 #: per index kind, the flag that maps its vectors: IVF's inverted lists, or the codes of
 #: a flat index (IndexFlatCodes); the two flags do not combine
-_MMAP_FLAG = {"ivf-sq8": faiss.IO_FLAG_MMAP, "flat": faiss.IO_FLAG_MMAP_IFC}
+_MMAP_FLAG = {"ivf-sq8": faiss.IO_FLAG_MMAP, "flat": getattr(faiss, "IO_FLAG_MMAP_IFC", 0)}
 
 
 def _resolve(resolve: Resolver | None, where: Filter) -> np.ndarray:

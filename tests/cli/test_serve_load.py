@@ -33,7 +33,7 @@ def _children(pid: int) -> list[int]:
 
 
 def test_workers_and_shedding_under_overload(fake_seed_home):
-    from bench.loadtest import serve_process, soak
+    from bench.loadtest import serve_process, soak, worker_memory_mb
 
     proc, url = serve_process(str(fake_seed_home), 2, {
         "KM_SEARCH_MODEL": "fake", "KM_SEARCH_MODELS_DIR": str(MODELS),
@@ -45,6 +45,12 @@ def test_workers_and_shedding_under_overload(fake_seed_home):
         r = soak(url, seconds=4, clients=12)
         assert r["errors"] == 0, r
         assert r["accepted"] > 0 and r["shed_share"] > 0, r
+        only_search = soak(url, seconds=2, clients=6, chat_every=0)  # --chat-every 0
+        assert only_search["errors"] == 0 and only_search["accepted"] > 0, only_search
+        # the load test's memory report: one row per worker, shared pages split in PSS
+        mem = worker_memory_mb(proc.pid)
+        assert len(mem) == 2 and {m["pid"] for m in mem} <= set(workers), (mem, workers)
+        assert all(0 < m["pss_mb"] <= m["rss_mb"] for m in mem), mem
         # a shed answer says when to come back
         with httpx.Client(base_url=url, timeout=30) as c:
             with ThreadPoolExecutor(16) as pool:

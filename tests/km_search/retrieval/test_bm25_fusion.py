@@ -61,7 +61,8 @@ def _bm25s_matrix(tokens: list[list[str]]):
     return m, r.vocab_dict
 
 
-def test_streamed_build_equals_bm25s_index_bit_for_bit(seed_tokens, tmp_path):
+@pytest.mark.parametrize("block", [1 << 22, 97])  # one part; many parts (each ends with a passage)
+def test_streamed_build_equals_bm25s_index_bit_for_bit(seed_tokens, tmp_path, block):
     """BM25Index.build reads each passage's tokens once from any iterable (the indexer
     streams them from passages.db) and yields exactly bm25s's own score matrix: every
     (passage, term) weight equal as float32, the same terms, the same empty token; saved
@@ -69,7 +70,7 @@ def test_streamed_build_equals_bm25s_index_bit_for_bit(seed_tokens, tmp_path):
     Thai digits included."""
     tokens = seed_tokens + [[], ["๒๕๖๔", "๒๕๖๔", "๒๕๖๔", "การ"], seed_tokens[0] * 3]
     ref, ref_vocab = _bm25s_matrix(tokens)
-    idx = BM25Index.build((list(t) for t in tokens), range(7, 7 + len(tokens)))  # a generator
+    idx = BM25Index.build((list(t) for t in tokens), range(7, 7 + len(tokens)), block=block)
     got = idx.passage_weights().tocsc()
     vocab = idx.vocab
     assert set(vocab) == set(ref_vocab) and vocab[""] == got.shape[1] == ref.shape[1]
