@@ -23,7 +23,7 @@ from km_search.models import Document, Hit
 from km_search.overview import Overview, collection_overview
 from km_search.query.lexicon import LATIN_WORD, InducedLexicon
 from km_search.query.stopwords import is_stop
-from km_search.retrieval.backend import EMPTY, get_backend
+from km_search.retrieval.backend import EMPTY, get_backend, tie_order
 from km_search.retrieval.filters import Filter
 from km_search.retrieval.fusion import DEFAULT_ADAPTIVE, Adaptive, Evidence, fuse, latin_share
 from km_search.retrieval.rerank import get_reranker
@@ -236,12 +236,12 @@ class Searcher:
             tokens += [t for t in tokenize(term, normalized=False) if t not in tokens]
         b = d = EMPTY
         if mode in ("bm25", "hybrid"):
-            b = st.lexical.search(tokens, depth, where)
+            b = tie_order(st.lexical.search(tokens, depth, where))
         # (Embedding the query on a second thread while BM25 scores was tried: no gain on
         # 2 cores, where ONNX Runtime already uses both; 100k bench p50 7.2 vs 7.1 ms.)
         if mode in ("dense", "hybrid"):
             qv = self.embedder.encode_queries([query])[0]
-            d = st.vectors.search(qv, depth, where)
+            d = tie_order(st.vectors.search(qv, depth, where))
         ev = None
         if mode == "hybrid":
             cover = getattr(st.lexical, "coverage", None)  # absent (milvus): neutral 1

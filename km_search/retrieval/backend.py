@@ -41,6 +41,19 @@ Fields = Sequence[dict[str, Any]]
 EMPTY: Ranked = (np.zeros(0, np.int64), np.zeros(0, np.float32))
 
 
+def tie_order(r: Ranked) -> Ranked:
+    """Best first, equal scores by pid, highest (the most recently added passage) first:
+    engines order exact ties as they like (FAISS and Milvus differ), and iapp-wiki-qa
+    alone has passages that are the same text under two documents, so without one rule
+    the backend, not the query, decides which is R@1. Highest first is what FAISS's flat
+    search already did, so the default backend's results do not change."""
+    ids, scores = r
+    if len(ids) < 2:
+        return r
+    order = np.lexsort((-ids, -scores))
+    return ids[order], scores[order]
+
+
 class LexicalIndex(Protocol):
     def search(self, tokens: list[str], k: int, where: Filter | None = None) -> Ranked:
         """Top-k pids by BM25 for one tokenised query."""
