@@ -124,11 +124,15 @@ def start_home(home: Path, chunks: Sequence[Chunk], tokens: Sequence[list[str]],
 
 
 def finish_home(home: Path, build: Path, backend: Backend, lexical: LexicalIndex,
-                vectors: VectorIndex, model: dict, cfg: Config, base_passages: int) -> Path:
+                vectors: VectorIndex, model: dict, cfg: Config, base_passages: int,
+                lexical_saved: bool = False) -> Path:
     """Save the in-process indexes (ids 1..n: the server loads what was timed), checksum
-    and publish the build with indexdir as a real build is. Returns the live build."""
+    and publish the build with indexdir as a real build is. Returns the live build.
+    ``lexical_saved``: the lexical index was already written there (and may be read from
+    those files, memory-mapped: they are not written again)."""
     try:
-        lexical.save(build)
+        if not lexical_saved:
+            lexical.save(build)
         vectors.save(build)
         described, n = vectors.describe(), lexical.count()
         if backend.finish is not None:
