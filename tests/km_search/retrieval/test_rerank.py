@@ -9,6 +9,9 @@ from tests.conftest import fake_config
 from km_search.retrieval.rerank import CrossEncoderReranker, RerankerError
 from km_search.search import Searcher
 
+# torch and transformers load in ~10 s: with the real-model tests, outside the fast tier
+pytestmark = pytest.mark.slow
+
 QUERY = "ปัจจัยความสำเร็จของขอนแก่นศึกษา"
 
 
