@@ -31,9 +31,7 @@ MAX_WORDS = 20_000  # most frequent corpus words kept: bounds the one-off embedd
 
 def corpus_words(index, min_df: int, max_words: int = MAX_WORDS) -> list[str]:
     """Thai words of a BM25 index found in at least ``min_df`` passages, most frequent first."""
-    indptr = index._csc[2]
-    df = [(int(indptr[i + 1] - indptr[i]), t) for t, i in index.vocab.items()
-          if i + 1 < len(indptr) and THAI_WORD.match(t)]
+    df = [(index.doc_freq(i), t) for t, i in index.vocab.items() if THAI_WORD.match(t)]
     return [t for d, t in sorted(df, key=lambda x: (-x[0], x[1])) if d >= min_df][:max_words]
 
 

@@ -135,15 +135,19 @@ class BM25Index:
                             len(self.pids), ids, min(k, len(self.pids)), allowed)
         return self.pids[top], scores
 
+    def doc_freq(self, term_id: int | None) -> int:
+        """Passages holding a vocabulary term (its column's length); 0 for None."""
+        indptr = self._csc[2]
+        return int(indptr[term_id + 1] - indptr[term_id]) if (
+            term_id is not None and term_id + 1 < len(indptr)) else 0
+
     def idf(self, query_tokens: list[str]) -> dict[str, float]:
         """Lucene idf of each distinct query token; a word the corpus lacks gets the idf of
         df = 0 (the most a word can weigh), so it counts in what the query asks for."""
         n = len(self.pids)
-        indptr = self._csc[2]
         out: dict[str, float] = {}
         for t in dict.fromkeys(query_tokens):
-            i = self.retriever.vocab_dict.get(t)
-            df = int(indptr[i + 1] - indptr[i]) if i is not None and i + 1 < len(indptr) else 0
+            df = self.doc_freq(self.retriever.vocab_dict.get(t))
             out[t] = float(np.log1p((n - df + 0.5) / (df + 0.5)))
         return out
 
