@@ -28,11 +28,13 @@ class Bm25sLexical:
 
     def __init__(self, index: BM25Index, resolve: Resolver | None = None):
         self.index, self._resolve = index, resolve
+        self._masks = _Recent()
 
     def search(self, tokens: list[str], k: int, where: Filter | None = None) -> Ranked:
         mask = None
         if where:
-            mask = np.isin(self.index.pids, _resolve(self._resolve, where))
+            mask = self._masks.get(where, lambda: _pid_mask(self.index.pids,
+                                                            _resolve(self._resolve, where)))
         return self.index.search(tokens, k, mask)
 
     def coverage(self, tokens: list[str], ids: np.ndarray) -> np.ndarray:
@@ -53,6 +55,7 @@ class FaissVectors:
         self.index, self._resolve = index, resolve
         self.dim = int(index.d)
         self._map_lock = threading.Lock()
+        self._selectors = _Recent()
 
     def add(self, ids: np.ndarray, vectors: np.ndarray, fields: Fields | None = None) -> None:
         if len(ids):
@@ -63,10 +66,12 @@ class FaissVectors:
             self.index.remove_ids(np.asarray(ids, dtype=np.int64))
 
     def search(self, query: np.ndarray, k: int, where: Filter | None = None) -> Ranked:
-        allowed = _resolve(self._resolve, where) if where else None
-        if allowed is not None and not len(allowed):
+        if not where:
+            return dense.search(self.index, query, k)
+        allowed, sel = self._selectors.get(where, lambda: _selector(_resolve(self._resolve, where)))
+        if not len(allowed):
             return EMPTY
-        return dense.search(self.index, query, k, allowed)
+        return dense.search(self.index, query, k, allowed, sel)
 
     def count(self) -> int:
         return int(self.index.ntotal)
@@ -94,6 +99,52 @@ class FaissVectors:
 #: per index kind, the flag that maps its vectors: IVF's inverted lists, or the codes of
 #: a flat index (IndexFlatCodes); the two flags do not combine
 _MMAP_FLAG = {"ivf-sq8": faiss.IO_FLAG_MMAP, "flat": getattr(faiss, "IO_FLAG_MMAP_IFC", 0)}
+
+
+class _Recent:
+    """The last few values computed per filter (a query naming a province filters by it,
+    so the same filters recur), thread-safe; a race only computes a value twice."""
+
+    def __init__(self, size: int = 32):
+        self.size, self._items, self._lock = size, {}, threading.Lock()
+
+    def get(self, key, compute):
+        with self._lock:
+            if key in self._items:
+                return self._items[key]
+        value = compute()
+        with self._lock:
+            if len(self._items) >= self.size:
+                self._items.pop(next(iter(self._items)))
+            self._items[key] = value
+        return value
+
+
+def _pid_mask(pids: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Which of ``pids`` are ``allowed``, via a table indexed by pid: ~2 ms at 1M passages
+    where ``np.isin`` sorted both arrays (11 ms for a one-province filter)."""
+    top = int(max(pids.max(initial=0), allowed.max(initial=0))) + 1
+    table = np.zeros(top, bool)
+    table[allowed] = True
+    mask = table[pids]
+    mask.setflags(write=False)  # shared by the searches that repeat this filter
+    return mask
+
+
+def _no_prefetch(index) -> None:
+    """Mapped IVF lists (OnDiskInvertedLists) start 32 prefetch threads for the lists of
+    every query by default; their pages are in the page cache anyway, so that was thread
+    churn: at 1M (nprobe 128) a search took 15 ms mapped against 10 ms read into memory,
+    and 9.6 ms mapped with no prefetch threads."""
+    if dense.kind(index) == "flat":
+        return
+    lists = faiss.downcast_InvertedLists(faiss.extract_index_ivf(index).invlists)
+    if isinstance(lists, faiss.OnDiskInvertedLists):
+        lists.prefetch_nthread = 0
+
+
+def _selector(allowed: np.ndarray) -> tuple[np.ndarray, object]:
+    return allowed, (dense.selector(allowed) if len(allowed) else None)
 
 
 def _resolve(resolve: Resolver | None, where: Filter) -> np.ndarray:
@@ -127,6 +178,7 @@ def _load_vectors(folder: Path, cfg: Config, manifest: dict, resolve: Resolver,
     if readonly:
         flag = _MMAP_FLAG.get(manifest.get("dense", {}).get("kind", ""), 0)
     index = faiss.read_index(str(folder / indexdir.VECTORS), flag)
+    _no_prefetch(index)
     if cfg.nprobe > 0 and dense.kind(index) != "flat":
         faiss.extract_index_ivf(index).nprobe = cfg.nprobe
     return FaissVectors(index, resolve)
