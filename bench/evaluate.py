@@ -452,6 +452,7 @@ def fusion_summary(cfg: Config) -> dict:
     if cfg.lexicon:
         out["lexicon"] = cfg.lexicon
     out["places_en"] = cfg.places_en
+    out["thai_ngrams"] = cfg.thai_ngrams
     return out
 
 

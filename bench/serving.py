@@ -141,7 +141,8 @@ def finish_home(home: Path, build: Path, backend: Backend, lexical: LexicalIndex
         ndocs = db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
         db.close()
         indexdir.write_manifest(build, {
-            "model": model, "tokenizer": {"engine": engine_name(), "library": "pythainlp"},
+            "model": model, "tokenizer": {"engine": engine_name(), "library": "pythainlp",
+                                        "ngrams": cfg.thai_ngrams},
             "chunking": {"target_words": cfg.chunk_tokens, "overlap": cfg.chunk_overlap},
             "backend": backend.name, "dense": described,
             "counts": {"documents": ndocs, "passages": n},

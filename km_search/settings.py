@@ -100,6 +100,14 @@ SETTINGS: list[Setting] = [
             "forms ('khon kaen', 'korat', 'surat thani'; km_search/thai/places_en.py) as BM25 "
             "tokens, so English questions match it; 0 = off. Changing it rebuilds the index.",
             int, bounds=(0, 1)),
+    Setting("thai_ngrams", 0, "Thai character n-grams as extra BM25 tokens "
+            "(km_search/thai/ngrams.py): each run of Thai words is also cut into overlapping "
+            "n-character pieces, so a question matches a passage its segmenter cut differently "
+            "or spelt slightly wrong; 0 = off, 3 = trigrams. Changing it rebuilds the index.",
+            int, bounds=(0, 6)),
+    Setting("thai_ngram_weight", 1.0, "With thai_ngrams: the BM25 query weight of each Thai "
+            "character n-gram against a word's 1 (n-grams are several per word; a lower weight "
+            "keeps them from drowning a query's English or rare words).", float, bounds=(0.0, None)),
     Setting("lexicon", 0.0, "Induced English -> Thai lexicon for BM25 (km_search/query/lexicon.py): "
             "each English query word adds the corpus Thai word the embedding model puts closest "
             "to it, if their cosine reaches this threshold; 0 = off (the default). 0.92 was chosen "
