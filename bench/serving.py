@@ -31,6 +31,7 @@ from km_search.models import Chunk, Document
 from km_search.retrieval.backend import Backend, LexicalIndex, VectorIndex
 from km_search.settings import Config
 from km_search.thai.dates import thai_date
+from km_search.thai.ngrams import index_ngrams
 from km_search.thai.provinces import PROVINCES
 from km_search.thai.tokenize import engine_name
 
@@ -142,7 +143,7 @@ def finish_home(home: Path, build: Path, backend: Backend, lexical: LexicalIndex
         db.close()
         indexdir.write_manifest(build, {
             "model": model, "tokenizer": {"engine": engine_name(), "library": "pythainlp",
-                                        "ngrams": cfg.thai_ngrams},
+                                        "ngrams": index_ngrams(cfg, n)},
             "chunking": {"target_words": cfg.chunk_tokens, "overlap": cfg.chunk_overlap},
             "backend": backend.name, "dense": described,
             "counts": {"documents": ndocs, "passages": n},

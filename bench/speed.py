@@ -36,7 +36,7 @@ from km_search.retrieval.backend import LexicalIndex, VectorIndex, get_backend
 from km_search.retrieval.fusion import fuse
 from km_search.settings import Config
 from km_search.thai import tokenize
-from km_search.thai.ngrams import thai_ngrams, with_ngrams
+from km_search.thai.ngrams import index_ngrams, thai_ngrams, with_ngrams
 
 
 def rss_mb() -> float:
@@ -162,10 +162,11 @@ def _recall_vs_exact(index: VectorIndex, vecs: np.ndarray, qvecs: np.ndarray) ->
                           for g, h in zip(gold, got)]))
 
 
-def _in_process_latency(bm: LexicalIndex, index: VectorIndex, queries: list[str], qvecs: np.ndarray, cfg: Config) -> dict:
+def _in_process_latency(bm: LexicalIndex, index: VectorIndex, queries: list[str], qvecs: np.ndarray, cfg: Config,
+                        ngrams: int = 0) -> dict:
     """p50/p99 of BM25, dense and fused retrieval in this process, query vectors given:
     the cost of retrieval alone, without HTTP, snippets or query embedding."""
-    qtok = [with_ngrams(tokenize(q), cfg.thai_ngrams) for q in queries]
+    qtok = [with_ngrams(tokenize(q), ngrams) for q in queries]
     lat: dict[str, list[float]] = {"bm25": [], "dense": [], "hybrid": []}
     for t, v in zip(qtok, qvecs):
         t0 = time.perf_counter()
@@ -202,7 +203,7 @@ def bench_size(n: int, base: Base, queries: list[str], qvecs: np.ndarray, cfg: C
                                               fields=backend.filters_natively)
         res["home_write_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        bm = backend.build_lexical(build, cfg, pids, _copies(base, pick, cfg.thai_ngrams), fields)
+        bm = backend.build_lexical(build, cfg, pids, _copies(base, pick, index_ngrams(cfg, n)), fields)
         res["bm25_build_s"] = time.perf_counter() - t0
         saved = backend.name == "local"
         if saved:  # written now and reopened memory-mapped, as a server reads it: the vector
@@ -231,7 +232,8 @@ def bench_size(n: int, base: Base, queries: list[str], qvecs: np.ndarray, cfg: C
             res["recall@10_vs_exact"] = _recall_vs_exact(index, vecs, qvecs)
         del vecs
         res["rss_loaded_mb"] = rss_mb()
-        res["latency_in_process"] = _in_process_latency(bm, index, queries, qvecs, cfg)
+        res["latency_in_process"] = _in_process_latency(bm, index, queries, qvecs, cfg,
+                                                        index_ngrams(cfg, n))
         res["note"] = "dense/hybrid latency excludes query embedding (see query_embed_ms)"
         del bm, index  # the server loads its own copy; don't hold two during the load
         _log_size(res, log)
@@ -264,7 +266,7 @@ def resampled_home(cfg: Config, n: int, home: Path, data_dir: Path | None = None
     backend = get_backend(cfg.backend)
     build, fields = bench_http.start_home(home, base.chunks, base.tokens, pick, cfg, seed=n,
                                           fields=backend.filters_natively)
-    bm = backend.build_lexical(build, cfg, pids, _copies(base, pick, cfg.thai_ngrams), fields)
+    bm = backend.build_lexical(build, cfg, pids, _copies(base, pick, index_ngrams(cfg, n)), fields)
     vecs = _jittered(base, pick, rng)
     index = backend.new_vectors(build, cfg, vecs.shape[1], n, vecs)
     index.add(pids, vecs, fields)

@@ -88,3 +88,19 @@ def test_the_index_records_its_ngrams_and_queries_follow_the_build(fake_work_hom
     # cuts them for this build (else its queries would miss the n-gram half of the index)
     assert any(is_ngram(t) for t in Searcher(fake_config(fake_work_home)).probe(q, "bm25").tokens)
     assert update_index(on).unchanged
+
+
+def test_large_builds_leave_ngrams_out(fake_work_home):
+    """Past thai_ngrams_max_passages the build indexes words only (n-grams make BM25 several
+    times bigger and slower), records 0, and its queries then cut no n-grams."""
+    from km_search.thai.ngrams import index_ngrams
+
+    cfg = fake_config(fake_work_home, thai_ngrams=4, thai_ngrams_max_passages=10)
+    assert index_ngrams(cfg, 10) == 4 and index_ngrams(cfg, 11) == 0
+    assert index_ngrams(fake_config(fake_work_home, thai_ngrams=4, thai_ngrams_max_passages=0), 10**7) == 4
+    assert index_ngrams(fake_config(fake_work_home, thai_ngrams=0), 5) == 0
+    update_index(cfg)
+    man = indexdir.read_manifest(indexdir.live_build(cfg.home_path))
+    assert man["counts"]["passages"] > 10 and man["tokenizer"]["ngrams"] == 0
+    assert not any(is_ngram(t) for t in Searcher(cfg).probe("ขอนแก่นศึกษา", "bm25").tokens)
+    assert update_index(cfg).unchanged
