@@ -260,7 +260,8 @@ def stats(request: Request) -> dict:
             "model": man["model"]["name"], "dim": man["model"]["dim"],
             "answers": {"min_bm25": svc.cfg.answer_min_bm25, "min_coverage": svc.cfg.answer_min_coverage,
                         "generative": bool(svc.cfg.llm_url)},
-            **({"feedback": request.app.state.feedback.counts()} if is_admin(request) else {}),
+            **({"feedback": request.app.state.feedback.counts(),
+                "query_cache": s.query_vectors.stats()} if is_admin(request) else {}),
             "collection": s.overview().to_dict()}
 
 

@@ -4,6 +4,7 @@
     python -m bench.loadtest --soak 60 -c 50 --workers 2 [--home DIR]
     python -m bench.loadtest --soak 60 -c 50 --workers 2 --chat-every 0      # hybrid /search only
     python -m bench.loadtest --soak 60 -c 50 --workers 2 --passages 100000   # on a 100k home
+    python -m bench.loadtest --soak 60 -c 50 --workers 2 --chat-every 0 --distinct  # no repeats
 
 The first sends N GET /search, C at a time, and prints p50/p95/p99. ``--soak S`` runs C
 clients for S seconds, each on its own keep-alive connection, mixing hybrid /search (3 of
@@ -14,7 +15,9 @@ requests, the share shed and the errors; ``--chat-every 0`` sends only hybrid /s
 of N real Thai passages resampled as `km-search bench` does (bench.speed.resampled_home),
 kept under ``--keep DIR`` for the next run or deleted afterwards. ``--workers N`` starts a real
 `km-search serve --workers N` process; otherwise the app runs in-process with uvicorn (or
-``--url`` of a running server).
+``--url`` of a running server). ``--distinct``: every request a different query cut from
+the home's passages, so none is answered from the server's query-vector cache (the 8 fixed
+queries are, after their first time).
 """
 from __future__ import annotations
 
@@ -98,9 +101,43 @@ def run(url: str, n: int, c: int, mode: str, queries: list[str] | None = None,
             "req_per_s": round(n / wall, 1)}
 
 
-def soak(url: str, seconds: float, clients: int, chat_every: int = 4) -> dict:
+def distinct_queries(home: str | Path | None, n: int = 20000, seed: int = 0) -> list[str]:
+    """Up to ``n`` different queries cut from the live build's passages: runs of 2-8 whole
+    words (segmented as the index segments them), 10-44 characters like the 8 fixed
+    QUERIES' 11-38; shuffled. Real Thai text no server has seen, so a soak with them
+    measures first-time questions (every one embedded; no cache hit)."""
+    import random
+    import sqlite3
+
+    from km_search import indexdir
+    from km_search.thai.tokenize import segment
+
+    build = indexdir.live_build(load_config(home=str(home) if home else None).home_path)
+    if build is None:
+        raise SystemExit("--distinct needs an index in the home")
+    db = sqlite3.connect(f"file:{build / 'passages.db'}?mode=ro", uri=True)
+    rows = db.execute("SELECT text FROM passages ORDER BY pid LIMIT ?", (max(n // 20, 500),)).fetchall()
+    db.close()
+    out, seen = [], set()
+    for (text,) in rows:
+        words = segment(text, keep_whitespace=True)
+        for a, size in itertools.product(range(len(words)), (2, 4, 6, 8)):
+            if words[a].isspace():
+                continue
+            q = " ".join("".join(words[a:a + size]).split())
+            if 10 <= len(q) <= 44 and q not in seen:
+                seen.add(q)
+                out.append(q)
+    random.Random(seed).shuffle(out)
+    return out[:n]
+
+
+def soak(url: str, seconds: float, clients: int, chat_every: int = 4,
+         queries: list[str] | None = None) -> dict:
     """``clients`` threads for ``seconds``: hybrid /search, every ``chat_every``-th a /chat
-    (``chat_every`` 0: none).
+    (``chat_every`` 0: none). ``queries``: each asked once in turn across all clients
+    (e.g. :func:`distinct_queries`; cycled if the run outlasts them); default: the 8
+    fixed QUERIES, which a server's query cache answers after their first time.
     Latencies are of accepted (200) requests; 503s are shed load (the client waits
     Retry-After, at most 1 s, as a polite client would), anything else is an error."""
     import http.client
@@ -115,13 +152,19 @@ def soak(url: str, seconds: float, clients: int, chat_every: int = 4) -> dict:
     shed, errors, kinds = [0], [0], {}
     lock = threading.Lock()
     stop = time.perf_counter() + seconds
+    shared = itertools.count()
 
     def client(i: int) -> None:
         conn = http.client.HTTPConnection(host, port, timeout=60)
         n = i
         while time.perf_counter() < stop:
-            q = QUERIES[n % len(QUERIES)]
-            chat = chat_every > 0 and n % chat_every == 0
+            if queries:
+                j = next(shared)
+                q = queries[j % len(queries)]
+                chat = chat_every > 0 and j % chat_every == 0
+            else:
+                q = QUERIES[n % len(QUERIES)]
+                chat = chat_every > 0 and n % chat_every == 0
             n += 1
             t = time.perf_counter()
             try:
@@ -158,7 +201,8 @@ def soak(url: str, seconds: float, clients: int, chat_every: int = 4) -> dict:
     wall = time.perf_counter() - t0
     total = len(lat) + shed[0] + errors[0]
     return {"clients": clients, "seconds": round(wall, 1), "chat_every": chat_every,
-            "requests": total,
+            "queries": f"{len(queries)} distinct, each asked once in turn" if queries
+            else f"{len(QUERIES)} fixed, cycled", "requests": total,
             "accepted": len(lat), "accepted_per_s": round(len(lat) / wall, 1),
             "p50_ms": round(_pct(lat, 50), 1) if lat else None,
             "p99_ms": round(_pct(lat, 99), 1) if lat else None,
@@ -232,6 +276,9 @@ def main() -> None:
     ap.add_argument("--soak", type=float, help="seconds of mixed /search + /chat load from -c clients")
     ap.add_argument("--chat-every", type=int, default=4,
                     help="soak: every N-th request is a /chat (0 = hybrid /search only)")
+    ap.add_argument("--distinct", action="store_true",
+                    help="soak: every request a different query cut from the home's passages "
+                         "(first-time questions) instead of 8 fixed ones")
     ap.add_argument("--workers", type=int, help="start `km-search serve --workers N` to test")
     ap.add_argument("--passages", type=int, help="first write a home of N resampled real Thai "
                     "passages (as `km-search bench` does) and test that")
@@ -268,7 +315,8 @@ def _drive(a, url: str | None, env: dict[str, str]) -> None:
             time.sleep(0.05)
         url = f"http://127.0.0.1:{port}"
     try:
-        res = soak(url, a.soak, a.c, a.chat_every) if a.soak else run(url, a.n, a.c, a.mode)
+        qs = distinct_queries(a.home) if a.distinct else None
+        res = soak(url, a.soak, a.c, a.chat_every, qs) if a.soak else run(url, a.n, a.c, a.mode, qs)
         if proc:
             res["workers"] = worker_memory_mb(proc.pid)
         print(res)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ import numpy as np
 from km_search import indexdir
 from km_search import passages as P
 from km_search.embed import Embedder, get_embedder
+from km_search.embed.querycache import QueryVectorCache
 from km_search.docstore import DocumentStore
 from km_search.models import Document, Hit
 from km_search.overview import Overview, collection_overview
@@ -37,6 +39,20 @@ if TYPE_CHECKING:  # understand -> lessons.facets -> lessons -> search: a cycle 
     from km_search.query.understand import QueryPlan
 
 MODES = ("bm25", "dense", "hybrid")
+
+#: hybrid: the dense branch (query embedding + vector search) runs on a pool thread while
+#: BM25 scores on the caller's; both release the GIL for most of their time
+PARALLEL_RETRIEVERS = False
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="km-dense")
+        return _POOL
 
 
 class QueryError(ValueError):
@@ -137,6 +153,7 @@ class Searcher:
         self._pins: list[indexdir.BuildPin] = []
         self._lexicon: tuple[Path, InducedLexicon] | None = None
         self._lexicon_lock = threading.Lock()
+        self.query_vectors = QueryVectorCache(cfg.query_cache)
         self._load(verify)
         # loaded up front so a bad KM_SEARCH_RERANKER fails at start, not at the first query
         self.reranker = get_reranker(cfg.reranker, cfg.rerank_top)
@@ -243,13 +260,22 @@ class Searcher:
         for term in boost or ():
             tokens += [t for t in tokenize(term, normalized=False) if t not in tokens]
         b = d = EMPTY
+
+        def dense() -> tuple[np.ndarray, np.ndarray]:
+            emb = self.embedder
+            qv = self.query_vectors.get(emb.fingerprint, query,
+                                        lambda t: emb.encode_queries([t])[0])
+            return tie_order(st.vectors.search(qv, depth, where))
+
+        pending = None
+        if mode == "hybrid" and PARALLEL_RETRIEVERS:
+            pending = _pool().submit(dense)
         if mode in ("bm25", "hybrid"):
             b = tie_order(st.lexical.search(tokens, depth, where))
-        # (Embedding the query on a second thread while BM25 scores was tried: no gain on
-        # 2 cores, where ONNX Runtime already uses both; 100k bench p50 7.2 vs 7.1 ms.)
-        if mode in ("dense", "hybrid"):
-            qv = self.embedder.encode_queries([query])[0]
-            d = tie_order(st.vectors.search(qv, depth, where))
+        if pending is not None:
+            d = pending.result()
+        elif mode in ("dense", "hybrid"):
+            d = dense()
         ev = None
         if mode == "hybrid":
             cover = getattr(st.lexical, "coverage", None)  # absent (milvus): neutral 1

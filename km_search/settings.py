@@ -130,6 +130,10 @@ SETTINGS: list[Setting] = [
             "call per result; the rest keep their fused order below them).", int, bounds=_POS),
     Setting("max_query_chars", 2000, "Longest accepted query, in characters.", int, bounds=_POS),
     Setting("batch_size", 16, "Embedding batch size.", int, bounds=_POS),
+    Setting("query_cache", 4096, "Query vectors kept in memory per process (least recently used "
+            "dropped first; 1.5 KB each with the default model): a repeated query skips its "
+            "embedding, most of a search's CPU here. 0 = off (benchmarks of the uncached path).",
+            int, bounds=_NONNEG),
     Setting("embed_threads", 0, "ONNX Runtime threads per embedding call; 0 = one per CPU core "
             "(`km-search serve --workers N` gives each worker cores / N, so N workers do not "
             "fight over the same cores).", int, bounds=_NONNEG),

@@ -237,9 +237,12 @@ def test_admin_token_protects_judgements_and_stats_details(hard_home, fake_embed
         r = c.get("/feedback/judgements.jsonl", headers={"Authorization": "Bearer s3cret-token"})
         assert r.status_code == 200 and KK in r.text
         st = c.get("/stats").json()
-        assert "feedback" not in st and st["documents"] >= 5  # public part stays public
+        assert "feedback" not in st and "query_cache" not in st and st["documents"] >= 5
+        for _ in range(2):  # the same question twice: one embedding, then a cache hit
+            assert c.get("/search", params={"q": "ปัจจัยความสำเร็จ ขอนแก่นศึกษา"}).status_code == 200
         st = c.get("/stats", headers={"Authorization": "Bearer s3cret-token"}).json()
         assert st["feedback"]["total"] >= 1
+        assert st["query_cache"]["hits"] >= 1 and st["query_cache"]["misses"] >= 1
     # no token configured: only this machine may read them
     app = _app(hard_home, fake_embedder)
     with TestClient(app, client=("203.0.113.9", 4000)) as remote, \

@@ -30,6 +30,9 @@ def _assert_http_answered(h: dict, n_queries: int, levels: list[str]) -> None:
             assert x["requests"] == n_queries and x["concurrency"] == int(c) and x["mode"] == mode
             assert x["errors"] == 0 and x["empty"] == 0, (mode, c, x)
             assert 0 < x["p50_ms"] <= x["p99_ms"] and x["req_per_s"] > 0
+    assert h["query_cache"] == "off" and list(h["warm"]) == levels  # first-time + repeated
+    for c, x in h["warm"].items():
+        assert x["warmup"] == n_queries and x["errors"] == 0 and x["empty"] == 0
 
 
 def test_bench_10k_smoke(seed_home, embedder):
@@ -49,7 +52,7 @@ def test_bench_10k_smoke(seed_home, embedder):
     assert not r["home_kept"] and not Path(r["home"]).exists()  # cleaned up
     table = bench.format_table(res)
     assert "10,000" in table and "flat" in table and "resampled" in table
-    assert "over HTTP" in table and "hybrid c=1" in table
+    assert "over HTTP" in table and "hybrid c=1" in table and "repeat c=1" in table
 
 
 def _hits(searcher, q: str) -> list[list]:

@@ -33,7 +33,7 @@ def _children(pid: int) -> list[int]:
 
 
 def test_workers_and_shedding_under_overload(fake_seed_home):
-    from bench.loadtest import serve_process, soak, worker_memory_mb
+    from bench.loadtest import distinct_queries, serve_process, soak, worker_memory_mb
 
     proc, url = serve_process(str(fake_seed_home), 2, {
         "KM_SEARCH_MODEL": "fake", "KM_SEARCH_MODELS_DIR": str(MODELS),
@@ -47,6 +47,12 @@ def test_workers_and_shedding_under_overload(fake_seed_home):
         assert r["accepted"] > 0 and r["shed_share"] > 0, r
         only_search = soak(url, seconds=2, clients=6, chat_every=0)  # --chat-every 0
         assert only_search["errors"] == 0 and only_search["accepted"] > 0, only_search
+        # --distinct: first-time questions cut from the index's own passages, each once
+        qs = distinct_queries(str(fake_seed_home))
+        assert len(qs) == len(set(qs)) > 500 and all(10 <= len(q) <= 44 for q in qs)
+        fresh = soak(url, seconds=2, clients=6, chat_every=0, queries=qs)
+        assert fresh["errors"] == 0 and fresh["accepted"] > 0 and "distinct" in fresh["queries"]
+        assert fresh["requests"] <= len(qs)  # no question asked twice in this short run
         # the load test's memory report: one row per worker, shared pages split in PSS
         mem = worker_memory_mb(proc.pid)
         assert len(mem) == 2 and {m["pid"] for m in mem} <= set(workers), (mem, workers)
