@@ -452,6 +452,7 @@ def fusion_summary(cfg: Config) -> dict:
     if cfg.lexicon:
         out["lexicon"] = cfg.lexicon
     out["places_en"] = cfg.places_en
+    out["thai_ngrams"], out["thai_ngram_weight"] = cfg.thai_ngrams, cfg.thai_ngram_weight
     return out
 
 

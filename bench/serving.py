@@ -33,6 +33,7 @@ from km_search.models import Chunk, Document
 from km_search.retrieval.backend import Backend, LexicalIndex, VectorIndex
 from km_search.settings import Config
 from km_search.thai.dates import thai_date
+from km_search.thai.ngrams import index_ngrams
 from km_search.thai.provinces import PROVINCES
 from km_search.thai.tokenize import engine_name
 
@@ -143,7 +144,8 @@ def finish_home(home: Path, build: Path, backend: Backend, lexical: LexicalIndex
         ndocs = db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
         db.close()
         indexdir.write_manifest(build, {
-            "model": model, "tokenizer": {"engine": engine_name(), "library": "pythainlp"},
+            "model": model, "tokenizer": {"engine": engine_name(), "library": "pythainlp",
+                                        "ngrams": index_ngrams(cfg, n)},
             "chunking": {"target_words": cfg.chunk_tokens, "overlap": cfg.chunk_overlap},
             "backend": backend.name, "dense": described,
             "counts": {"documents": ndocs, "passages": n},

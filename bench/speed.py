@@ -36,6 +36,7 @@ from km_search.retrieval.backend import LexicalIndex, VectorIndex, get_backend
 from km_search.retrieval.fusion import fuse
 from km_search.settings import Config
 from km_search.thai import tokenize
+from km_search.thai.ngrams import index_ngrams, thai_ngrams, with_ngrams
 
 
 def rss_mb() -> float:
@@ -108,9 +109,11 @@ from km_search.retrieval.backend import get_backend
 from km_search.retrieval.fusion import fuse
 from km_search.settings import load_config
 from km_search.thai import tokenize
+from km_search.thai.ngrams import with_ngrams
 folder, qdir, w, cand = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
 cfg = load_config(home=sys.argv[5])
 man = indexdir.read_manifest(folder)
+ngrams = man["tokenizer"].get("ngrams", 0)
 backend = get_backend(indexdir.backend_of(man))
 rss0 = rss_mb()
 t1 = time.perf_counter()
@@ -122,7 +125,7 @@ qv = np.load(qdir + "/qvecs.npy")
 lat = []
 for q, v in zip(qs, qv):
     t = time.perf_counter()
-    fuse(bm.search(tokenize(q), cand), index.search(v, cand), "wsum", w)
+    fuse(bm.search(with_ngrams(tokenize(q), ngrams), cand), index.search(v, cand), "wsum", w)
     lat.append((time.perf_counter() - t) * 1000)
 print(json.dumps({"load_s": load_s, "rss_before_load_mb": rss0, "rss_mb": rss_mb(),
                   "hybrid": _pcts(lat)}))
@@ -159,10 +162,11 @@ def _recall_vs_exact(index: VectorIndex, vecs: np.ndarray, qvecs: np.ndarray) ->
                           for g, h in zip(gold, got)]))
 
 
-def _in_process_latency(bm: LexicalIndex, index: VectorIndex, queries: list[str], qvecs: np.ndarray, cfg: Config) -> dict:
+def _in_process_latency(bm: LexicalIndex, index: VectorIndex, queries: list[str], qvecs: np.ndarray, cfg: Config,
+                        ngrams: int = 0) -> dict:
     """p50/p99 of BM25, dense and fused retrieval in this process, query vectors given:
     the cost of retrieval alone, without HTTP, snippets or query embedding."""
-    qtok = [tokenize(q) for q in queries]
+    qtok = [with_ngrams(tokenize(q), ngrams) for q in queries]
     lat: dict[str, list[float]] = {"bm25": [], "dense": [], "hybrid": []}
     for t, v in zip(qtok, qvecs):
         t0 = time.perf_counter()
@@ -199,7 +203,7 @@ def bench_size(n: int, base: Base, queries: list[str], qvecs: np.ndarray, cfg: C
                                               fields=backend.filters_natively)
         res["home_write_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        bm = backend.build_lexical(build, cfg, pids, _copies(base, pick), fields)
+        bm = backend.build_lexical(build, cfg, pids, _copies(base, pick, index_ngrams(cfg, n)), fields)
         res["bm25_build_s"] = time.perf_counter() - t0
         saved = backend.name == "local"
         if saved:  # written now and reopened memory-mapped, as a server reads it: the vector
@@ -228,7 +232,8 @@ def bench_size(n: int, base: Base, queries: list[str], qvecs: np.ndarray, cfg: C
             res["recall@10_vs_exact"] = _recall_vs_exact(index, vecs, qvecs)
         del vecs
         res["rss_loaded_mb"] = rss_mb()
-        res["latency_in_process"] = _in_process_latency(bm, index, queries, qvecs, cfg)
+        res["latency_in_process"] = _in_process_latency(bm, index, queries, qvecs, cfg,
+                                                        index_ngrams(cfg, n))
         res["note"] = "dense/hybrid latency excludes query embedding (see query_embed_ms)"
         del bm, index  # the server loads its own copy; don't hold two during the load
         _log_size(res, log)
@@ -261,7 +266,7 @@ def resampled_home(cfg: Config, n: int, home: Path, data_dir: Path | None = None
     backend = get_backend(cfg.backend)
     build, fields = bench_http.start_home(home, base.chunks, base.tokens, pick, cfg, seed=n,
                                           fields=backend.filters_natively)
-    bm = backend.build_lexical(build, cfg, pids, _copies(base, pick), fields)
+    bm = backend.build_lexical(build, cfg, pids, _copies(base, pick, index_ngrams(cfg, n)), fields)
     vecs = _jittered(base, pick, rng)
     index = backend.new_vectors(build, cfg, vecs.shape[1], n, vecs)
     index.add(pids, vecs, fields)
@@ -269,10 +274,15 @@ def resampled_home(cfg: Config, n: int, home: Path, data_dir: Path | None = None
     return home
 
 
-def _copies(base: Base, pick: np.ndarray):
+def _copies(base: Base, pick: np.ndarray, ngrams: int = 0):
     """The resampled passages' BM25 tokens, generated one at a time: the streamed BM25
-    build never needs them all at once (holding them made the 1M build peak at 6-11 GB)."""
-    return (bench_http.copy_tokens(base.tokens[i], j) for j, i in enumerate(pick.tolist()))
+    build never needs them all at once (holding them made the 1M build peak at 6-11 GB).
+    With ``ngrams`` each copy also gets its base passage's Thai character n-grams (made
+    once per base passage; the copy's marker word is Latin, so it adds none)."""
+    if not ngrams:
+        return (bench_http.copy_tokens(base.tokens[i], j) for j, i in enumerate(pick.tolist()))
+    grams = [thai_ngrams(t, ngrams) for t in base.tokens]
+    return (bench_http.copy_tokens(base.tokens[i], j) + grams[i] for j, i in enumerate(pick.tolist()))
 
 
 def _jittered(base: Base, pick: np.ndarray, rng: np.random.Generator,

@@ -35,6 +35,7 @@ from km_search.embed.cache import EmbeddingCache
 from km_search.models import Chunk
 from km_search.retrieval.backend import Backend, get_backend
 from km_search.settings import Config
+from km_search.thai.ngrams import index_ngrams, with_ngrams
 from km_search.thai.places_en import PLACES_EN_VERSION, passage_tokens
 from km_search.thai.tokenize import engine_name
 
@@ -86,6 +87,8 @@ def compatible(man: dict, emb: Embedder, cfg: Config) -> bool:
     return (man.get("model", {}).get("fingerprint") == emb.fingerprint
             and man.get("tokenizer", {}).get("engine") == engine_name()
             and man.get("tokenizer", {}).get("places_en", 0) == places_version(cfg)
+            and man.get("tokenizer", {}).get("ngrams", 0) == index_ngrams(
+                cfg, man.get("counts", {}).get("passages", 0))
             and man.get("chunking") == {"target_words": cfg.chunk_tokens,
                                         "overlap": cfg.chunk_overlap}
             and indexdir.backend_of(man) == cfg.backend)
@@ -197,6 +200,9 @@ def build_indexes(cfg: Config, backend: Backend, plan: Plan, db: sqlite3.Connect
     if progress:
         progress("bm25", 0, 1)
     all_pids, all_toks = P.all_tokens(db)
+    ngrams = index_ngrams(cfg, total)  # made from the stored words, never stored themselves
+    if ngrams:
+        all_toks = (with_ngrams(t, ngrams) for t in all_toks)
     lexical = backend.build_lexical(build, cfg, all_pids, all_toks,
                                     P.scalar_fields(db, all_pids) if backend.filters_natively else None)
     lexical.save(build)
@@ -213,7 +219,8 @@ def publish_build(cfg: Config, emb: Embedder, build: Path, vectors: dict,
         "model": {"name": emb.name, "dim": emb.dim, "fingerprint": emb.fingerprint,
                   "setting": cfg.model},
         "tokenizer": {"engine": engine_name(), "library": "pythainlp",
-                      "places_en": places_version(cfg)},
+                      "places_en": places_version(cfg),
+                      "ngrams": index_ngrams(cfg, passages)},
         "chunking": {"target_words": cfg.chunk_tokens, "overlap": cfg.chunk_overlap},
         "backend": cfg.backend,
         "dense": vectors,

@@ -32,6 +32,7 @@ from km_search.retrieval.rerank import get_reranker
 from km_search.retrieval.snippet import make_snippet
 from km_search.settings import Config
 from km_search.thai import normalize, tokenize
+from km_search.thai.ngrams import is_ngram, with_ngrams
 from km_search.thai.glossary import expand_english
 
 if TYPE_CHECKING:  # understand -> lessons.facets -> lessons -> search: a cycle at run time
@@ -70,18 +71,25 @@ def clean_query(query: str, max_chars: int) -> str:
     return q
 
 
-def query_tokens(query: str, expand: tuple[str, ...] | None = None) -> list[str]:
+def query_tokens(query: str, expand: tuple[str, ...] | None = None, ngrams: int = 0) -> list[str]:
     """BM25/highlight tokens of a cleaned query, with Thai terms for English words.
 
     English function words are dropped (they match English boilerplate in Thai pages);
-    a query made only of them keeps them, so it still finds something."""
+    a query made only of them keeps them, so it still finds something. ``ngrams``: the
+    Thai character n-gram length the index holds (its manifest; 0 = none), made from the
+    query's own words only, as the index made them from each passage's words."""
     tokens = tokenize(query, normalized=True)
     content = [t for t in tokens if not is_stop(t)]
-    tokens = content or tokens
+    tokens = with_ngrams(content or tokens, ngrams)
     extra = expand_english(query, expand)  # Thai names/terms for English words, BM25 only
     if extra:
         tokens += [t for t in tokenize(extra, normalized=True) if t not in tokens]
     return tokens
+
+
+def _words(tokens: list[str]) -> set[str]:
+    """The query tokens a snippet highlights: words, not character n-grams."""
+    return {t for t in tokens if not is_ngram(t)}
 
 
 @dataclass
@@ -246,7 +254,7 @@ class Searcher:
             raise QueryError(f"unknown mode '{mode}': choose one of {', '.join(MODES)}")
         depth = depth or self.cfg.candidates
         where = filters.expression() if filters and filters.active() else None
-        tokens = query_tokens(query, self.expand)
+        tokens = query_tokens(query, self.expand, st.manifest.get("tokenizer", {}).get("ngrams", 0))
         if self.cfg.lexicon and mode != "dense":
             tokens += self._lexicon_terms(tokens, st)
         for term in boost or ():
@@ -337,11 +345,11 @@ class Searcher:
         st = self._state  # this search's build, whatever a reload does meanwhile
         depth, per_doc = max(self.cfg.candidates, 3 * k), max_per_doc or self.cfg.max_per_doc
         ranked, parts, tokens = self._reranked(q, mode, depth, f, boost, st)
-        hits = self._hits(ranked, parts, set(tokens), k, per_doc, st)
+        hits = self._hits(ranked, parts, _words(tokens), k, per_doc, st)
         if not hits and f is not filters:
             plan.demote_filters()
             ranked, parts, tokens = self._reranked(q, mode, depth, filters, plan.boost_terms, st)
-            hits = self._hits(ranked, parts, set(tokens), k, per_doc, st)
+            hits = self._hits(ranked, parts, _words(tokens), k, per_doc, st)
         return hits
 
     def _reranked(self, q: str, mode: str, depth: int, filters: Filters | None,

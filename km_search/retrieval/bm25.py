@@ -15,6 +15,8 @@ import bm25s
 import numpy as np
 import scipy.sparse as sp
 
+from km_search.thai.ngrams import is_ngram
+
 from .bm25_topk import _lookup, column_max, top_k
 
 
@@ -125,14 +127,20 @@ class BM25Index:
         return sp.csc_matrix((data, indices, indptr),
                              shape=(len(self.pids), len(indptr) - 1)).tocsr()
 
-    def search(self, query_tokens: list[str], k: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (pids, scores) for one tokenised query; ``allowed`` is a bool mask."""
-        ids = self.retriever.get_tokens_ids(query_tokens)
-        if not ids or len(self.pids) == 0:
+    def search(self, query_tokens: list[str], k: int, allowed: np.ndarray | None = None,
+               ngram_weight: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (pids, scores) for one tokenised query; ``allowed`` is a bool mask.
+        ``ngram_weight``: the weight of each Thai character n-gram token against a word's 1
+        (km_search/thai/ngrams.py); a token repeated in the query counts once per copy."""
+        vocab = self.retriever.vocab_dict
+        known = [t for t in query_tokens if t in vocab]
+        if not known or len(self.pids) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        top, scores = top_k(*self._csc, self.colmax,
-                            len(self.pids), ids, min(k, len(self.pids)), allowed)
+        weights = None
+        if ngram_weight != 1.0:
+            weights = [ngram_weight if is_ngram(t) else 1.0 for t in known]
+        top, scores = top_k(*self._csc, self.colmax, len(self.pids), [vocab[t] for t in known],
+                            min(k, len(self.pids)), allowed, weights)
         return self.pids[top], scores
 
     def doc_freq(self, term_id: int | None) -> int:
@@ -141,20 +149,23 @@ class BM25Index:
         return int(indptr[term_id + 1] - indptr[term_id]) if (
             term_id is not None and term_id + 1 < len(indptr)) else 0
 
-    def idf(self, query_tokens: list[str]) -> dict[str, float]:
-        """Lucene idf of each distinct query token; a word the corpus lacks gets the idf of
-        df = 0 (the most a word can weigh), so it counts in what the query asks for."""
+    def idf(self, query_tokens: list[str], ngram_weight: float = 1.0) -> dict[str, float]:
+        """Lucene idf of each distinct query token (an n-gram's times ``ngram_weight``); a
+        word the corpus lacks gets the idf of df = 0 (the most a word can weigh), so it
+        counts in what the query asks for."""
         n = len(self.pids)
         out: dict[str, float] = {}
         for t in dict.fromkeys(query_tokens):
             df = self.doc_freq(self.retriever.vocab_dict.get(t))
-            out[t] = float(np.log1p((n - df + 0.5) / (df + 0.5)))
+            out[t] = float(np.log1p((n - df + 0.5) / (df + 0.5))) * (
+                ngram_weight if is_ngram(t) else 1.0)
         return out
 
-    def coverage(self, query_tokens: list[str], pids: np.ndarray) -> np.ndarray:
+    def coverage(self, query_tokens: list[str], pids: np.ndarray,
+                 ngram_weight: float = 1.0) -> np.ndarray:
         """For each passage in ``pids``: the share of the query's idf mass (distinct
         tokens) that it contains. 1 = every query word occurs in it."""
-        idf = self.idf(query_tokens)
+        idf = self.idf(query_tokens, ngram_weight)
         total = sum(idf.values())
         if not len(pids) or total <= 0:
             return np.zeros(len(pids), dtype=np.float32)

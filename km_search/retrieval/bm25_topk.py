@@ -66,9 +66,15 @@ def _add(acc: np.ndarray, idx: np.ndarray, vals: np.ndarray, w: float) -> None:
 
 
 def top_k(data, indices, indptr, colmax: np.ndarray, n_docs: int, term_ids: list[int], k: int,
-          allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k (positions, scores) of passages with a positive score."""
-    terms, weights = np.unique(np.asarray(term_ids, dtype=np.int64), return_counts=True)
+          allowed: np.ndarray | None = None, term_weights: list[float] | None = None
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k (positions, scores) of passages with a positive score. A term's weight
+    is its number of occurrences in ``term_ids``, or the sum of their ``term_weights``."""
+    terms, inv, weights = np.unique(np.asarray(term_ids, dtype=np.int64), return_inverse=True,
+                                    return_counts=True)
+    if term_weights is not None:
+        weights = np.bincount(inv, weights=np.asarray(term_weights, dtype=np.float64),
+                              minlength=len(terms))
     lens = np.asarray(indptr[terms + 1], np.int64) - np.asarray(indptr[terms], np.int64)
     keep = lens > 0
     terms, weights, lens = terms[keep], weights[keep].astype(np.float32), lens[keep]

@@ -134,11 +134,14 @@ def adaptive(bm25: tuple[np.ndarray, np.ndarray], dense: tuple[np.ndarray, np.nd
 
 def fuse(bm25, dense, method: str = "wsum", w: float = 0.5, ev: Evidence | None = None,
          params: Adaptive | None = None) -> list[tuple[int, float]]:
-    """Fused (pid, score) list, best first."""
+    """Fused (pid, score) list, best first; equal scores highest pid first, the rule
+    ``retrieval.backend.tie_order`` gives each retriever's list (identical passages under
+    two documents tie in both lists and fused; opposite rules made a passage both
+    retrievers ranked first come second after fusion)."""
     if method == "rrf":
         scores = rrf([bm25, dense])
     elif method == "adaptive" and ev is not None:
         scores = adaptive(bm25, dense, ev, params or Adaptive())
     else:
         scores = wsum(bm25, dense, w)
-    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+    return sorted(scores.items(), key=lambda kv: (-kv[1], -kv[0]))

@@ -26,8 +26,9 @@ class Bm25sLexical:
     """BM25 (Lucene variant) over stored Thai tokens; rebuilt whole on every index update
     (cheap: the tokens are stored, nothing is re-tokenised)."""
 
-    def __init__(self, index: BM25Index, resolve: Resolver | None = None):
-        self.index, self._resolve = index, resolve
+    def __init__(self, index: BM25Index, resolve: Resolver | None = None,
+                 ngram_weight: float = 1.0):
+        self.index, self._resolve, self.ngram_weight = index, resolve, ngram_weight
         self._masks = _Recent()
 
     def search(self, tokens: list[str], k: int, where: Filter | None = None) -> Ranked:
@@ -35,10 +36,10 @@ class Bm25sLexical:
         if where:
             mask = self._masks.get(where, lambda: _pid_mask(self.index.pids,
                                                             _resolve(self._resolve, where)))
-        return self.index.search(tokens, k, mask)
+        return self.index.search(tokens, k, mask, self.ngram_weight)
 
     def coverage(self, tokens: list[str], ids: np.ndarray) -> np.ndarray:
-        return self.index.coverage(tokens, ids)
+        return self.index.coverage(tokens, ids, self.ngram_weight)
 
     def count(self) -> int:
         return len(self.index)
@@ -165,7 +166,8 @@ def _new_vectors(folder: Path, cfg: Config, dim: int, n_expected: int,
 
 def _load_lexical(folder: Path, cfg: Config, manifest: dict, resolve: Resolver) -> Bm25sLexical:
     # memory-mapped: pages in on demand; old builds stay readable after a swap
-    return Bm25sLexical(BM25Index.load(folder / indexdir.BM25, mmap=True), resolve)
+    return Bm25sLexical(BM25Index.load(folder / indexdir.BM25, mmap=True), resolve,
+                        cfg.thai_ngram_weight)
 
 
 def _load_vectors(folder: Path, cfg: Config, manifest: dict, resolve: Resolver,

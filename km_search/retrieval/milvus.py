@@ -39,6 +39,7 @@ from pymilvus import DataType, MilvusClient
 from km_search import indexdir
 from km_search.atomic import write_atomic
 from km_search.settings import Config
+from km_search.thai.ngrams import is_ngram
 
 from .backend import EMPTY, Backend, Fields, Ranked, Resolver
 from .bm25 import BM25Index
@@ -195,8 +196,12 @@ class MilvusBM25:
     """BM25 as sparse vectors: bm25s' per-passage term weights, scored by inner product."""
 
     def __init__(self, client: MilvusClient, name: str, vocab: dict[str, int],
-                 df: list[int], n: int):
+                 df: list[int], n: int, ngram_weight: float = 1.0):
         self.client, self.name, self.vocab, self.df, self.n = client, name, vocab, df, n
+        self.ngram_weight = ngram_weight  # a Thai character n-gram's weight (as the local one)
+
+    def _weight(self, token: str) -> float:
+        return self.ngram_weight if is_ngram(token) else 1.0
 
     def coverage(self, tokens: list[str], ids: np.ndarray) -> np.ndarray:
         """Share of the query's idf mass each passage holds (as BM25Index.coverage), read
@@ -205,7 +210,7 @@ class MilvusBM25:
         for t in dict.fromkeys(tokens):
             i = self.vocab.get(t)
             df = self.df[i] if i is not None else 0
-            idf[t] = float(np.log1p((self.n - df + 0.5) / (df + 0.5)))
+            idf[t] = float(np.log1p((self.n - df + 0.5) / (df + 0.5))) * self._weight(t)
         total = sum(idf.values())
         if not len(ids) or total <= 0:
             return np.zeros(len(ids), dtype=np.float32)
@@ -218,7 +223,10 @@ class MilvusBM25:
         return (out / total).astype(np.float32)
 
     def search(self, tokens: list[str], k: int, where: Filter | None = None) -> Ranked:
-        q = Counter(self.vocab[t] for t in tokens if t in self.vocab)
+        q: Counter = Counter()
+        for t in tokens:
+            if t in self.vocab:
+                q[self.vocab[t]] += self._weight(t)
         if not q:
             return EMPTY
         return _search(self.client, self.name, "sparse", {i: float(c) for i, c in q.items()},
@@ -276,7 +284,7 @@ def _load_lexical(folder: Path, cfg: Config, manifest: dict, resolve: Resolver) 
     name = collection_names(folder, cfg)[1]
     client.load_collection(name)
     saved = json.loads((Path(folder) / VOCAB).read_text(encoding="utf-8"))
-    return MilvusBM25(client, name, saved["vocab"], saved["df"], saved["n"])
+    return MilvusBM25(client, name, saved["vocab"], saved["df"], saved["n"], cfg.thai_ngram_weight)
 
 
 def _load_vectors(folder: Path, cfg: Config, manifest: dict, resolve: Resolver,

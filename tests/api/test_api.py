@@ -281,7 +281,9 @@ def test_a_finished_rebuild_is_picked_up(fake_work_home, fake_embedder):
     cfg = fake_config(fake_work_home, reload_seconds=0)
     c = TestClient(create_app(cfg, fake_embedder))
     build = c.get("/stats").json()["build"]
-    assert c.get("/search", params={"q": "มะม่วงหิมพานต์", "mode": "bm25"}).json()["hits"] == []
+    # not indexed yet (Thai 4-grams may match other passages weakly, never the new one)
+    assert not any(h["doc_id"].startswith("cashew") for h in c.get(
+        "/search", params={"q": "มะม่วงหิมพานต์", "mode": "bm25"}).json()["hits"])
     with DocumentStore(cfg.corpus_db) as store:
         store.upsert([Document(doc_id="cashew0000000001", title="สหกรณ์มะม่วงหิมพานต์",
                                body="จังหวัดระนองส่งเสริมสหกรณ์มะม่วงหิมพานต์ให้ชุมชนมีรายได้",
@@ -314,7 +316,8 @@ def test_a_failed_reload_keeps_the_old_build_serving(fake_work_home, fake_embedd
     (bad / "vectors.faiss").write_bytes(b"truncated by a full disk")
     r = c.get("/search", params={"q": "ขอนแก่นศึกษา", "k": 3})
     assert r.status_code == 200 and r.json()["hits"][0]["doc_id"] == KK  # old build answers
-    assert c.get("/search", params={"q": "มะม่วงหิมพานต์", "mode": "bm25"}).json()["hits"] == []
+    assert not any(h["doc_id"].startswith("cashew") for h in c.get(
+        "/search", params={"q": "มะม่วงหิมพานต์", "mode": "bm25"}).json()["hits"])
     h = c.get("/health")  # 503 "degraded": answering, but from a stale build
     assert h.status_code == 503 and h.json()["status"] == "degraded"
     assert h.json()["build"] == old != bad.name

@@ -155,7 +155,9 @@ def test_incremental_add_change_remove(fake_work_home, fake_embedder):
     assert st.removed == 1 and st.passages < 30
     s2 = Searcher(cfg, fake_embedder)
     assert s2.search("ธนาคารน้ำใต้ดิน", k=1, mode="bm25")[0].doc_id == new.doc_id
-    assert s2.search("ปุ๋ยอินทรีย์ข้าวหอมมะลิ", k=3, mode="bm25") == []
+    # the old words are gone (Thai 4-grams may still match other passages weakly)
+    assert not any("ปุ๋ยอินทรีย์" in h.text or h.doc_id == new.doc_id
+                   for h in s2.search("ปุ๋ยอินทรีย์ข้าวหอมมะลิ", k=3, mode="bm25"))
     assert all(h.doc_id != KK for h in s2.search("ขอนแก่นศึกษา", k=10))
     assert s2.vectors.count() == s2.manifest["counts"]["passages"]
 

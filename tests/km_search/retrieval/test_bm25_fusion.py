@@ -101,6 +101,22 @@ def test_bm25_unknown_words_and_mask(seed_tokens, tmp_path):
     assert again.search(q, 3)[0].tolist() == top.tolist()
 
 
+def test_fused_ties_follow_the_retrievers_tie_rule():
+    """Identical passages under two documents get identical fused scores; the fused list
+    orders them as each retriever does (retrieval.backend.tie_order: highest pid first),
+    so a passage both retrievers rank first is first after fusion too."""
+    from km_search.retrieval.backend import tie_order
+    from km_search.retrieval.fusion import Evidence
+
+    bm = tie_order((np.array([7, 9, 3]), np.array([5.0, 5.0, 1.0])))
+    de = tie_order((np.array([7, 9, 4]), np.array([0.9, 0.9, 0.5])))
+    assert bm[0][0] == de[0][0] == 9
+    for method in ("wsum", "rrf"):
+        assert [p for p, _ in fuse(bm, de, method, 0.5)][:2] == [9, 7]
+    ev = Evidence(np.array([1.0, 1.0, 0.5]))
+    assert [p for p, _ in fuse(bm, de, "adaptive", ev=ev)][:2] == [9, 7]
+
+
 def test_rrf_formula():
     a = (np.array([1, 2, 3]), np.array([9.0, 5.0, 1.0]))
     b = (np.array([3, 1]), np.array([0.9, 0.8]))
