@@ -273,7 +273,10 @@ def http_bench(cfg: Config, home: Path, queries: list[str], concurrency: Sequenc
     off, so every request embeds its query (otherwise the dense run would fill the cache
     and the hybrid run would measure hits). ``warm`` is a second server with the default
     cache, asked every question once untimed and then timed again: repeated questions."""
-    with serving(dataclasses.replace(cfg, query_cache=0), home) as srv:
+    # as many requests in flight as the most concurrent run sends: this times latency
+    # under concurrency, not shedding (the load test's --soak measures that)
+    inflight = max(max(concurrency, default=1), cfg.max_inflight)
+    with serving(dataclasses.replace(cfg, query_cache=0, max_inflight=inflight), home) as srv:
         out: dict = {"startup_s": srv.startup_s, "requests_per_run": len(queries),
                      "warmup_per_run": warmup, "query_cache": "off", "load": {}}
         for mode in MODES:
@@ -282,7 +285,7 @@ def http_bench(cfg: Config, home: Path, queries: list[str], concurrency: Sequenc
                     srv.url, len(queries), c, mode, queries=queries, warmup=warmup)
         out["server"] = proc_memory_mb(srv.proc.pid)
         out["sample_hits"] = sample_hits(srv.url, queries[:n_sample])
-    warm_cfg = cfg if cfg.query_cache else dataclasses.replace(cfg, query_cache=4096)
+    warm_cfg = dataclasses.replace(cfg, query_cache=cfg.query_cache or 4096, max_inflight=inflight)
     with serving(warm_cfg, home) as srv:
         out["warm"] = {str(c): loadtest.run(srv.url, len(queries), c, "hybrid", queries=queries,
                                             warmup=len(queries)) for c in concurrency}
