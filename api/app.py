@@ -34,11 +34,12 @@ _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'
         "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 
 
-# per process. 2 rather than 4: on 2 cores with 2 workers, 50 clients for 60 s, first-time
-# questions (`bench.loadtest --distinct`, idle machine 2026-12-03): seed hybrid 56.7 -> 63.3
-# accepted req/s and p99 229 -> 102 ms; 100k 49.5 -> 52.9 req/s, p99 304 -> 132 ms. More
-# requests in flight only shared the same CPU more thinly (a query's embedding is ~20 ms).
-DEFAULT_INFLIGHT = 2
+# per process: ~4 x 25 ms a hybrid search = <= ~100 ms queued. 2 served an overloaded 2-core,
+# 2-worker host better (50 clients, first-time questions, idle 2026-12-03: seed 56.7 -> 63.3
+# req/s, p99 229 -> 102 ms; README "Query-vector cache, first-time questions"), but one page
+# load or 3-4 polite clients on one process then already get 503s (the browser and chaos
+# tests did), so 2 is a setting for such hosts, not the default.
+DEFAULT_INFLIGHT = 4
 MAX_HEADERS = 16 * 1024  # all request headers together; browsers send 1-2 KB
 _LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 

@@ -167,7 +167,7 @@ SETTINGS: list[Setting] = [
             bounds=_NONNEG),
     Setting("max_inflight", 0, "Requests a server process works on or queues at once; beyond this "
             "it answers 503 with Retry-After at once instead of making everyone wait; "
-            "0 = 2 per process.", int, bounds=_NONNEG),
+            "0 = 4 per process.", int, bounds=_NONNEG),
     Setting("public_url", None, "Public base URL of the API (e.g. https://km.example.go.th), used "
             "for absolute links in exports; unset: http://<serve_host>:<serve_port>. The request's "
             "Host header is never used."),

@@ -176,7 +176,11 @@ def test_thai_and_english_questions_answer_with_citation_chips_and_previews(page
     nums = [c.text_content() for c in ans.locator("a.chip").all()]
     assert nums == [str(i) for i in range(1, len(nums) + 1)], nums
     names = [c.get_attribute("aria-label") for c in ans.locator("a.chip").all()]
-    assert len(set(names)) == len(names) and all("เรื่อง" in n or "ประชุม" in n for n in names), names
+    assert len(set(names)) == len(names), names
+    for i, (n, c) in enumerate(zip(names, ans.locator("a.chip").all()), 1):
+        # "source i: <its document's title>", the title of the document the chip opens
+        assert n.startswith(f"แหล่งอ้างอิงที่ {i}: ") and len(n) > len(f"แหล่งอ้างอิงที่ {i}: ") + 10, n
+        assert c.get_attribute("href").startswith(f"/documents/{c.get_attribute('data-doc')}?")
     # hovering (or focusing) the chip previews the cited sentence
     tip = ans.locator(".cite .tip").first
     assert not tip.is_visible()
