@@ -152,19 +152,15 @@ def soak(url: str, seconds: float, clients: int, chat_every: int = 4,
     shed, errors, kinds = [0], [0], {}
     lock = threading.Lock()
     stop = time.perf_counter() + seconds
-    shared = itertools.count()
+    shared, pool = itertools.count(), queries or QUERIES
 
     def client(i: int) -> None:
         conn = http.client.HTTPConnection(host, port, timeout=60)
         n = i
         while time.perf_counter() < stop:
-            if queries:
-                j = next(shared)
-                q = queries[j % len(queries)]
-                chat = chat_every > 0 and j % chat_every == 0
-            else:
-                q = QUERIES[n % len(QUERIES)]
-                chat = chat_every > 0 and n % chat_every == 0
+            j = next(shared) if queries else n  # given queries: each once, across clients
+            q = pool[j % len(pool)]
+            chat = chat_every > 0 and j % chat_every == 0
             n += 1
             t = time.perf_counter()
             try:

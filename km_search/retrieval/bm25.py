@@ -15,7 +15,7 @@ import bm25s
 import numpy as np
 import scipy.sparse as sp
 
-from km_search.thai.ngrams import is_ngram
+from km_search.thai.ngrams import token_weight
 
 from .bm25_topk import _lookup, column_max, top_k
 
@@ -138,7 +138,7 @@ class BM25Index:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         weights = None
         if ngram_weight != 1.0:
-            weights = [ngram_weight if is_ngram(t) else 1.0 for t in known]
+            weights = [token_weight(t, ngram_weight) for t in known]
         top, scores = top_k(*self._csc, self.colmax, len(self.pids), [vocab[t] for t in known],
                             min(k, len(self.pids)), allowed, weights)
         return self.pids[top], scores
@@ -157,8 +157,7 @@ class BM25Index:
         out: dict[str, float] = {}
         for t in dict.fromkeys(query_tokens):
             df = self.doc_freq(self.retriever.vocab_dict.get(t))
-            out[t] = float(np.log1p((n - df + 0.5) / (df + 0.5))) * (
-                ngram_weight if is_ngram(t) else 1.0)
+            out[t] = float(np.log1p((n - df + 0.5) / (df + 0.5))) * token_weight(t, ngram_weight)
         return out
 
     def coverage(self, query_tokens: list[str], pids: np.ndarray,

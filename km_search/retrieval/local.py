@@ -7,6 +7,7 @@ and handed to the engine as a mask (BM25) or an id selector (FAISS).
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -29,13 +30,14 @@ class Bm25sLexical:
     def __init__(self, index: BM25Index, resolve: Resolver | None = None,
                  ngram_weight: float = 1.0):
         self.index, self._resolve, self.ngram_weight = index, resolve, ngram_weight
-        self._masks = _Recent()
+        # a query naming a province filters by it, so filters recur: keep the last masks
+        self._mask = lru_cache(maxsize=32)(
+            lambda where: _pid_mask(index.pids, _resolve(resolve, where)))
 
     def search(self, tokens: list[str], k: int, where: Filter | None = None) -> Ranked:
         mask = None
         if where:
-            mask = self._masks.get(where, lambda: _pid_mask(self.index.pids,
-                                                            _resolve(self._resolve, where)))
+            mask = self._mask(where)
         return self.index.search(tokens, k, mask, self.ngram_weight)
 
     def coverage(self, tokens: list[str], ids: np.ndarray) -> np.ndarray:
@@ -56,7 +58,8 @@ class FaissVectors:
         self.index, self._resolve = index, resolve
         self.dim = int(index.d)
         self._map_lock = threading.Lock()
-        self._selectors = _Recent()
+        self._selector = lru_cache(maxsize=32)(  # per recurring filter, as the BM25 masks
+            lambda where: _selector(_resolve(resolve, where)))
 
     def add(self, ids: np.ndarray, vectors: np.ndarray, fields: Fields | None = None) -> None:
         if len(ids):
@@ -69,7 +72,7 @@ class FaissVectors:
     def search(self, query: np.ndarray, k: int, where: Filter | None = None) -> Ranked:
         if not where:
             return dense.search(self.index, query, k)
-        allowed, sel = self._selectors.get(where, lambda: _selector(_resolve(self._resolve, where)))
+        allowed, sel = self._selector(where)
         if not len(allowed):
             return EMPTY
         return dense.search(self.index, query, k, allowed, sel)
@@ -100,25 +103,6 @@ class FaissVectors:
 #: per index kind, the flag that maps its vectors: IVF's inverted lists, or the codes of
 #: a flat index (IndexFlatCodes); the two flags do not combine
 _MMAP_FLAG = {"ivf-sq8": faiss.IO_FLAG_MMAP, "flat": getattr(faiss, "IO_FLAG_MMAP_IFC", 0)}
-
-
-class _Recent:
-    """The last few values computed per filter (a query naming a province filters by it,
-    so the same filters recur), thread-safe; a race only computes a value twice."""
-
-    def __init__(self, size: int = 32):
-        self.size, self._items, self._lock = size, {}, threading.Lock()
-
-    def get(self, key, compute):
-        with self._lock:
-            if key in self._items:
-                return self._items[key]
-        value = compute()
-        with self._lock:
-            if len(self._items) >= self.size:
-                self._items.pop(next(iter(self._items)))
-            self._items[key] = value
-        return value
 
 
 def _pid_mask(pids: np.ndarray, allowed: np.ndarray) -> np.ndarray:

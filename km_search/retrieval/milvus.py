@@ -39,7 +39,7 @@ from pymilvus import DataType, MilvusClient
 from km_search import indexdir
 from km_search.atomic import write_atomic
 from km_search.settings import Config
-from km_search.thai.ngrams import is_ngram
+from km_search.thai.ngrams import token_weight
 
 from .backend import EMPTY, Backend, Fields, Ranked, Resolver
 from .bm25 import BM25Index
@@ -200,9 +200,6 @@ class MilvusBM25:
         self.client, self.name, self.vocab, self.df, self.n = client, name, vocab, df, n
         self.ngram_weight = ngram_weight  # a Thai character n-gram's weight (as the local one)
 
-    def _weight(self, token: str) -> float:
-        return self.ngram_weight if is_ngram(token) else 1.0
-
     def coverage(self, tokens: list[str], ids: np.ndarray) -> np.ndarray:
         """Share of the query's idf mass each passage holds (as BM25Index.coverage), read
         from the passages' stored sparse vectors and the document frequencies."""
@@ -210,7 +207,8 @@ class MilvusBM25:
         for t in dict.fromkeys(tokens):
             i = self.vocab.get(t)
             df = self.df[i] if i is not None else 0
-            idf[t] = float(np.log1p((self.n - df + 0.5) / (df + 0.5))) * self._weight(t)
+            idf[t] = (float(np.log1p((self.n - df + 0.5) / (df + 0.5)))
+                      * token_weight(t, self.ngram_weight))
         total = sum(idf.values())
         if not len(ids) or total <= 0:
             return np.zeros(len(ids), dtype=np.float32)
@@ -226,7 +224,7 @@ class MilvusBM25:
         q: Counter = Counter()
         for t in tokens:
             if t in self.vocab:
-                q[self.vocab[t]] += self._weight(t)
+                q[self.vocab[t]] += token_weight(t, self.ngram_weight)
         if not q:
             return EMPTY
         return _search(self.client, self.name, "sparse", {i: float(c) for i, c in q.items()},

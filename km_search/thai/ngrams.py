@@ -54,6 +54,12 @@ def is_ngram(token: str) -> bool:
     return token.startswith(MARK)
 
 
+def token_weight(token: str, ngram_weight: float) -> float:
+    """A BM25 query token's weight: ``ngram_weight`` for a character n-gram, 1 for a word
+    (the one rule every BM25 backend and the coverage idf apply)."""
+    return ngram_weight if is_ngram(token) else 1.0
+
+
 def index_ngrams(cfg, passages: int) -> int:
     """The n-gram length a build of ``passages`` passages indexes under ``cfg`` (0 = none):
     ``thai_ngrams``, unless the corpus is past ``thai_ngrams_max_passages``, where n-grams
