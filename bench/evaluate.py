@@ -302,14 +302,16 @@ def tatoeba_half(n: int, split: str) -> list[int]:
 
 class _QueryVectors:
     """The searcher's embedder with query vectors kept in the embedding cache (under the
-    model fingerprint + '|query'), so re-running an evaluation never re-embeds a question."""
+    query fingerprint + '|query'), so re-running an evaluation never re-embeds a question."""
 
     def __init__(self, emb, cache_path: Path):
         self._emb, self._cache = emb, EmbeddingCache(cache_path)
         self.name, self.dim, self.fingerprint = emb.name, emb.dim, emb.fingerprint
+        self.query_fingerprint = emb.query_fingerprint
 
     def encode_queries(self, texts):
-        return self._cache.cached(self.fingerprint + "|query", texts, self._emb.encode_queries)
+        return self._cache.cached(self.query_fingerprint + "|query", texts,
+                                  self._emb.encode_queries)
 
     def __getattr__(self, name):
         return getattr(self._emb, name)

@@ -61,17 +61,22 @@ def _progress() -> Progress:
                     TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal)
 
 
+def _stages(prog: Progress):
+    """A ``progress(stage, done, total)`` callback: one bar per stage."""
+    tasks: dict[str, int] = {}
+
+    def cb(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = prog.add_task(stage, total=total)
+        prog.update(tasks[stage], completed=done, total=total)
+    return cb
+
+
 def _run_index(cfg, full: bool) -> None:
     from indexer import update_index
 
     with _progress() as prog:
-        tasks: dict[str, int] = {}
-
-        def cb(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = prog.add_task(stage, total=total)
-            prog.update(tasks[stage], completed=done, total=total)
-        st = update_index(cfg, full=full, progress=cb)
+        st = update_index(cfg, full=full, progress=_stages(prog))
     for note in st.notes:
         err.print(f"[yellow]note:[/] {note}")
     if st.unchanged:
@@ -111,6 +116,38 @@ def index(rebuild: bool = typer.Option(False, "--rebuild", help="Re-build from s
                   f"({'full' if st.full else 'incremental'} build {st.build}, {st.seconds:.1f}s)")
         return
     _run_index(cfg, rebuild)
+
+
+@app.command("distill-queries")
+@_guard
+def distill_queries(
+        out_dir: Optional[Path] = typer.Option(None, "--out", help="Folder to write (default "
+                                               "<models_dir>/query-student)."),
+        train: Optional[Path] = typer.Option(
+            None, help="Train on these texts instead of the corpus: JSONL records with 'question' "
+                       "and/or 'context' (or 'text'), e.g. a QA set's train split (never an "
+                       "evaluation split), or plain text, one question a line."),
+        layers: str = typer.Option("0,4,8,11", help="Layers of the model the student keeps."),
+        epochs: float = typer.Option(2.0, help="Passes over the training texts."),
+        home: Optional[Path] = typer.Option(None, help="Data directory (KM_SEARCH_HOME).")) -> None:
+    """Distil a shallow query encoder (KM_SEARCH_QUERY_MODEL): new questions embed ~3x faster."""
+    from km_search.embed.distill import distill_queries as run, read_training_file
+
+    cfg = load_config(home=str(home) if home else None)
+    try:
+        kept = tuple(int(x) for x in layers.split(","))
+        passages, questions = read_training_file(train) if train else (None, ())
+    except (ValueError, OSError) as e:
+        _fail(f"--layers or --train: {e}")
+    with _progress() as prog:
+        try:
+            rep = run(cfg, out_dir, passages=passages, questions=questions, layers=kept,
+                      epochs=epochs, progress=_stages(prog))
+        except ValueError as e:
+            _fail(str(e))
+    out.print(f"query encoder written to {rep.folder} ({rep.texts} texts, layers "
+              f"{','.join(map(str, rep.layers))}, held-out cosine to the model {rep.held_out_cosine:.3f}); "
+              f"use it with KM_SEARCH_QUERY_MODEL={rep.folder}", highlight=False)
 
 
 @app.command()

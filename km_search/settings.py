@@ -128,6 +128,11 @@ SETTINGS: list[Setting] = [
             "reached). Unset (the default): no reranking; no cross-encoder ships offline."),
     Setting("rerank_top", 20, "With a reranker: how many fused results it rescores (one model "
             "call per result; the rest keep their fused order below them).", int, bounds=_POS),
+    Setting("query_model", None, "Optional distilled query encoder: a folder written by "
+            "`km-search distill-queries` (a shallow copy of the model trained to give the same "
+            "query vectors; passages keep the full model, so the index does not change). Unset "
+            "(the default): queries use the full model. Cuts a first-time question's embedding, "
+            "most of a search's CPU, at a small quality cost (README, 'Query encoder')."),
     Setting("max_query_chars", 2000, "Longest accepted query, in characters.", int, bounds=_POS),
     Setting("batch_size", 16, "Embedding batch size.", int, bounds=_POS),
     Setting("query_cache", 4096, "Query vectors kept in memory per process (least recently used "

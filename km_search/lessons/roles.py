@@ -198,6 +198,7 @@ def role_model(cfg: Any = None, embedder: Any = None) -> RoleModel | None:
                 from km_search.embed import get_embedder
 
                 embedder = get_embedder(cfg)
+            embedder = getattr(embedder, "full", embedder)  # the full model, never a query student
             folder = Path(cfg.models_dir)
             encode = cached_encoder(embedder, folder / "role-vectors.db")
             name = f"roles-{embedder.fingerprint}-{data_hash()}.npz"

@@ -37,7 +37,9 @@ def corpus_words(index, min_df: int, max_words: int = MAX_WORDS) -> list[str]:
 
 def word_vectors(emb, words: Sequence[str], cache: EmbeddingCache | None = None) -> np.ndarray:
     """Unit vectors of single words, embedded as queries; cached under the model's
-    fingerprint + '|word', so a corpus vocabulary is embedded once per model."""
+    fingerprint + '|word', so a corpus vocabulary is embedded once per model (always by
+    the full model: a query student's vectors would not match the cached ones)."""
+    emb = getattr(emb, "full", emb)
     if not words:
         return np.zeros((0, emb.dim), np.float32)
     vecs = (emb.encode_queries(list(words)) if cache is None

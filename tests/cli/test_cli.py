@@ -160,3 +160,14 @@ def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path):
     r = km(env, "info")
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert "KM_SEARCH_FUSION='adaptve' is not one of adaptive, wsum, rrf" in r.stderr
+
+
+def test_distill_queries_errors_are_one_line(fake_cli_env, tmp_path):
+    bad = tmp_path / "train.jsonl"
+    bad.write_text('{"question": "กี่ปี"}\n{"question": \n')
+    r = km(fake_cli_env, "distill-queries", "--train", str(bad))
+    assert r.returncode == 2 and "train.jsonl:2: not JSON" in r.stderr and "Traceback" not in r.stderr
+    r = km(fake_cli_env, "distill-queries", "--layers", "0,x")
+    assert r.returncode == 2 and "--layers" in r.stderr and "Traceback" not in r.stderr
+    r = km(fake_cli_env, "distill-queries")  # the fake model has no layers to keep
+    assert r.returncode == 2 and "ONNX runtime" in r.stderr and "Traceback" not in r.stderr
