@@ -307,7 +307,6 @@ class _QueryVectors:
     def __init__(self, emb, cache_path: Path):
         self._emb, self._cache = emb, EmbeddingCache(cache_path)
         self.name, self.dim, self.fingerprint = emb.name, emb.dim, emb.fingerprint
-        self.query_fingerprint = emb.query_fingerprint
 
     def encode_queries(self, texts):
         return self._cache.cached(self.query_fingerprint + "|query", texts,

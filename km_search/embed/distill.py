@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import random
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,8 +154,9 @@ def train_student(src: Path, texts: Sequence[str], targets: np.ndarray, dest: Pa
     model.save_pretrained(str(tmp))
     for f in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         if (src / f).exists():
-            (tmp / f).write_bytes((src / f).read_bytes())
-    digest = hashlib.sha1((tmp / "model.safetensors").read_bytes()).hexdigest()[:16]
+            shutil.copyfile(src / f, tmp / f)
+    with open(tmp / "model.safetensors", "rb") as fh:  # ~400 MB: streamed, not read whole
+        digest = hashlib.file_digest(fh, "sha1").hexdigest()[:16]
     (tmp / MANIFEST).write_text(json.dumps({
         "recipe": RECIPE_VERSION, "teacher": teacher, "prefix": prefix, "layers": list(layers),
         "epochs": epochs, "texts": len(texts), "held_out_cosine": round(cosine, 4),

