@@ -27,7 +27,7 @@ class BM25Index:
         sc = retriever.scores  # np.asarray: plain views of the memory maps (no copy)
         self._csc = tuple(np.asarray(sc[k]) for k in ("data", "indices", "indptr"))
         self.colmax = colmax if colmax is not None else column_max(self._csc[0], self._csc[2])
-        self._pos: dict[int, int] | None = None  # built on first filtered search
+        self._by_pid: tuple[np.ndarray, np.ndarray] | None = None  # see _find
 
     @classmethod
     def build(cls, tokens: Iterable[Sequence[str]], pids: Sequence[int], k1: float = 1.2,
@@ -178,19 +178,30 @@ class BM25Index:
             got += w * (_lookup(indices, data, int(indptr[i]), int(indptr[i + 1]), pos) > 0)
         return (got / total).astype(np.float32)
 
+    def _find(self, pids) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of ``pids`` in this index and whether each is there. A sorted copy of
+        the pids and its order (16 bytes a passage) instead of a dict (~100 bytes a
+        passage, ~0.3 s to build at 1M), searched by bisection."""
+        if self._by_pid is None:
+            order = np.argsort(self.pids, kind="stable")
+            self._by_pid = (self.pids[order], order)
+        keys, order = self._by_pid
+        pids = np.asarray(pids, dtype=np.int64).reshape(-1)
+        if not len(keys):
+            return np.zeros(len(pids), np.int64), np.zeros(len(pids), bool)
+        at = np.minimum(np.searchsorted(keys, pids), len(keys) - 1)
+        return order[at], keys[at] == pids
+
     def _positions(self, pids: np.ndarray) -> np.ndarray:
-        if self._pos is None:
-            self._pos = {int(p): i for i, p in enumerate(self.pids)}
-        return np.asarray([self._pos[int(p)] for p in pids], dtype=np.int64)
+        pos, found = self._find(pids)
+        if not found.all():
+            raise KeyError(f"passages not in the BM25 index: {np.asarray(pids)[~found][:5].tolist()}")
+        return pos
 
     def position_mask(self, pids: set[int]) -> np.ndarray:
-        if self._pos is None:
-            self._pos = {int(p): i for i, p in enumerate(self.pids)}
         mask = np.zeros(len(self.pids), dtype=bool)
-        for p in pids:
-            i = self._pos.get(p)
-            if i is not None:
-                mask[i] = True
+        pos, found = self._find(np.fromiter(pids, np.int64, len(pids)))
+        mask[pos[found]] = True
         return mask
 
     def save(self, folder: Path) -> None:

@@ -48,8 +48,12 @@ def _order(scores: np.ndarray, cand: np.ndarray, k: int) -> np.ndarray:
 
 
 def _lookup(indices, data, start: int, end: int, docs: np.ndarray) -> np.ndarray:
-    """Scores of one term for the given passage positions (any order); 0 where absent."""
+    """Scores of one term for the given passage positions (any order, though sorted ones
+    are ~4x faster to find); 0 where absent. The positions are cast to the posting
+    list's dtype first: given int64 positions and an int32 list, numpy casts the whole
+    list on every call (1.7 ms for 100 positions in a 900k list at 1M, 0.02 ms cast)."""
     col = indices[start:end]
+    docs = docs.astype(col.dtype, copy=False)  # positions < n_docs: they fit
     pos = np.searchsorted(col, docs)
     pos_c = np.minimum(pos, max(end - start - 1, 0))
     hit = (pos < end - start) & (np.asarray(col[pos_c]) == docs) if end > start else \
@@ -116,7 +120,7 @@ def top_k(data, indices, indptr, colmax: np.ndarray, n_docs: int, term_ids: list
         theta = float(-np.partition(-part, k - 1)[k - 1])
         if theta <= bound:
             continue
-        cand = cand[part + bound >= theta]
+        cand = np.sort(cand[part + bound >= theta])  # sorted: the lookups below bisect faster
         for j in range(m + 1, len(terms)):  # the common terms, for the survivors only
             tj = int(terms[j])
             sj, ej = int(indptr[tj]), int(indptr[tj + 1])

@@ -208,3 +208,27 @@ def test_fusion_weight_follows_the_model_unless_set(monkeypatch):
     assert load_config(model="fast", bm25_weight=0.5).bm25_weight == 0.5
     monkeypatch.setenv("KM_SEARCH_BM25_WEIGHT", "0.3")
     assert load_config(model="fast").bm25_weight == 0.3
+
+
+def test_coverage_and_masks_follow_pids_in_any_order(seed_tokens):
+    """Passage ids need not be sorted or dense (incremental builds append and delete): the
+    position lookup behind coverage and filter masks maps each pid to its own row, checked
+    against plain set membership; a pid the index lacks is ignored by masks and named by
+    coverage."""
+    rng = np.random.default_rng(3)
+    pids = rng.permutation(np.arange(len(seed_tokens)) * 7 + 1000)  # shuffled, gaps of 7
+    idx = BM25Index.build(seed_tokens, pids.tolist())
+    q = tokenize("ปัจจัยความสำเร็จ ขอนแก่นศึกษา เครือข่าย")
+    ask = rng.choice(pids, 25, replace=False)
+    row = {int(p): i for i, p in enumerate(pids)}
+    idf = idx.idf(q)
+    want = [sum(w for t, w in idf.items() if t in set(seed_tokens[row[int(p)]])) / sum(idf.values())
+            for p in ask]
+    np.testing.assert_allclose(idx.coverage(q, ask), want, rtol=1e-6)
+    assert len(set(np.round(want, 6))) > 2  # the passages differ in what they cover
+    mask = idx.position_mask({int(ask[0]), int(ask[1]), 5})  # 5 is no passage's id
+    assert np.flatnonzero(mask).tolist() == sorted([row[int(ask[0])], row[int(ask[1])]])
+    got = idx.search(q, 5, mask)[0]
+    assert set(got.tolist()) <= {int(ask[0]), int(ask[1])}
+    with pytest.raises(KeyError, match="5"):
+        idx.coverage(q, np.array([int(ask[0]), 5]))
