@@ -121,8 +121,20 @@ def encode_throughput(emb, texts: list[str], repeats: int = 3) -> float:
     return statistics.median(rates)
 
 
+def limit_corpus(docs: list, gold: list[str], n: int) -> list:
+    """The gold contexts of the asked questions, then the other contexts in file order, up
+    to ``n`` documents (0 = all). Fewer distractors make retrieval easier, so figures on a
+    limited corpus compare only with runs of the same limit (results/eval-test-limit*.json),
+    never with a full run's."""
+    if not n:
+        return docs
+    want = set(gold)
+    first = [d for d in docs if d.doc_id in want]
+    return first + [d for d in docs if d.doc_id not in want][:max(0, n - len(first))]
+
+
 def run(cfg: Config, data_dir: Path, split: str = "test", limit: int = 0, tune: bool = False,
-        english: bool = True, log: Callable[[str], None] = print) -> dict:
+        english: bool = True, log: Callable[[str], None] = print, corpus_limit: int = 0) -> dict:
     if split not in ("test", "valid"):
         raise ValueError("split must be test or valid")
     if tune and split != "valid":
@@ -130,13 +142,14 @@ def run(cfg: Config, data_dir: Path, split: str = "test", limit: int = 0, tune: 
     if not (data_dir / "data.zip").exists():
         raise IndexMissing(f"no iapp-wiki-qa data at {data_dir} (expected data.zip)")
     data = load_iapp(data_dir)
-    docs = iapp_docs(data)
-    contexts = {d.body: d.title for d in docs}
-    log(f"iapp-wiki-qa: {len(docs)} passages, {len(data[split])} {split} questions")
-    s = _build(cfg, cfg.home_path / "eval" / "iapp", docs, log)
     queries = [(r["question"], _ctx_id(r["context"])) for r in data[split]]
     if limit:
         queries = queries[:limit]
+    docs = limit_corpus(iapp_docs(data), [g for _, g in queries], corpus_limit)
+    contexts = {d.body: d.title for d in docs}
+    log(f"iapp-wiki-qa: {len(docs)} passages, {len(queries)} {split} questions")
+    s = _build(cfg, cfg.home_path / "eval" / ("iapp" if not corpus_limit else f"iapp-{corpus_limit}"),
+               docs, log)
     res: dict = {"split": split, "corpus": len(docs), "questions": len(queries),
                  "passages": s.manifest["counts"]["passages"], "model": s.manifest["model"]["name"],
                  "fusion": {"method": cfg.fusion, "bm25_weight": cfg.bm25_weight}, "modes": {}}

@@ -309,6 +309,9 @@ def eval_cmd(data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help
              limit: int = typer.Option(0, help="Ask only the first N questions (0 = all); the "
                                        "corpus stays whole, so the figures estimate a full run's "
                                        "(tests/bench/test_eval.py checks them against results/)."),
+             corpus_limit: int = typer.Option(0, "--corpus", help="Index only the asked questions' contexts "
+                                        "plus other contexts up to N in all (0 = the whole corpus; "
+                                        "figures then compare only with runs of the same N)."),
              english: bool = typer.Option(True, help="Also run the English-question set over the seeds."),
              tune: bool = typer.Option(False, help="Sweep fusion settings (only allowed on valid)."),
              judgements: Optional[Path] = typer.Option(
@@ -360,7 +363,7 @@ def eval_cmd(data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help
             _fail(str(e))
         return _eval_out(evaluate.format_table(res), res, as_json)
     res = evaluate.run(cfg, data, split=split, limit=limit, tune=tune, english=english,
-                       log=lambda m: err.print(m, highlight=False))
+                       log=lambda m: err.print(m, highlight=False), corpus_limit=corpus_limit)
     out.print(evaluate.format_table(res))
     if as_json:
         as_json.write_text(json.dumps(res, ensure_ascii=False, indent=1))

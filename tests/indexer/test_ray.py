@@ -56,19 +56,23 @@ def _node_ports() -> list[str]:
         "runtime-env-agent-port")]
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM makes `ray start --block` stop the processes it started; then its session."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM makes `ray start --block` stop the processes it started (all nodes at once:
+    the nodes' own stop takes ~30 s, so after 10 s their sessions are killed)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.time() + 10  # then SIGKILL: a graceful stop took ~30 s
+    for proc in procs:
         try:
-            proc.wait(60)
+            proc.wait(max(1.0, deadline - time.time()))
         except subprocess.TimeoutExpired:
             pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # our own session only (start_new_session)
-    except ProcessLookupError:
-        pass
-    proc.wait(30)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # our own session only (start_new_session)
+        except ProcessLookupError:
+            pass
+        proc.wait(30)
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +122,7 @@ def cluster(tmp_path_factory):
             ray.shutdown()
         yield address
     finally:
-        for p in reversed(procs):
-            _stop(p)
+        _stop(list(reversed(procs)))
 
 
 def _content(home: Path):
