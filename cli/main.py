@@ -307,8 +307,8 @@ def _eval_out(table: str, res: dict, as_json: Optional[Path]) -> None:
 def eval_cmd(data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help="iapp-wiki-qa folder."),
              split: str = typer.Option("test", help="test | valid"),
              limit: int = typer.Option(0, help="Ask only the first N questions (0 = all); the "
-                                       "corpus stays whole, so the figures estimate a full run's "
-                                       "(tests/bench/test_eval.py checks them against results/)."),
+                                       "corpus stays whole (unless --corpus), so the figures "
+                                       "estimate a full run's."),
              corpus_limit: int = typer.Option(0, "--corpus", help="Index only the asked questions' contexts "
                                         "plus other contexts up to N in all (0 = the whole corpus; "
                                         "figures then compare only with runs of the same N)."),
