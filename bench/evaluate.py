@@ -137,6 +137,8 @@ def run(cfg: Config, data_dir: Path, split: str = "test", limit: int = 0, tune: 
         english: bool = True, log: Callable[[str], None] = print, corpus_limit: int = 0) -> dict:
     if split not in ("test", "valid"):
         raise ValueError("split must be test or valid")
+    if limit < 0 or corpus_limit < 0:
+        raise ValueError("--limit and --corpus take a count of 0 or more")
     if tune and split != "valid":
         raise ValueError("--tune is only allowed on the valid split (never tune on test)")
     if not (data_dir / "data.zip").exists():

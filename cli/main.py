@@ -362,8 +362,11 @@ def eval_cmd(data: Path = typer.Option(Path("../shared/data/iapp-wiki-qa"), help
         except ValueError as e:
             _fail(str(e))
         return _eval_out(evaluate.format_table(res), res, as_json)
-    res = evaluate.run(cfg, data, split=split, limit=limit, tune=tune, english=english,
-                       log=lambda m: err.print(m, highlight=False), corpus_limit=corpus_limit)
+    try:
+        res = evaluate.run(cfg, data, split=split, limit=limit, tune=tune, english=english,
+                           log=lambda m: err.print(m, highlight=False), corpus_limit=corpus_limit)
+    except ValueError as e:
+        _fail(str(e))
     out.print(evaluate.format_table(res))
     if as_json:
         as_json.write_text(json.dumps(res, ensure_ascii=False, indent=1))

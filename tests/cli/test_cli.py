@@ -171,3 +171,12 @@ def test_distill_queries_errors_are_one_line(fake_cli_env, tmp_path):
     assert r.returncode == 2 and "--layers" in r.stderr and "Traceback" not in r.stderr
     r = km(fake_cli_env, "distill-queries")  # the fake model has no layers to keep
     assert r.returncode == 2 and "ONNX runtime" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_eval_refuses_bad_counts_and_splits_in_one_line(fake_cli_env, tmp_path):
+    data = ROOT.parent / "shared" / "data" / "iapp-wiki-qa"
+    for args, msg in ((["--split", "bad"], "split must be test or valid"),
+                      (["--corpus", "-3"], "--corpus take a count"),
+                      (["--limit", "-1"], "--corpus take a count")):
+        r = km(fake_cli_env, "eval", "--data", str(data), *args)
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
